@@ -388,6 +388,20 @@ Verdict run_case(const Case& c, HostArena& arena, const RunOptions& options) {
   if (options.require_zero_copy && pr.plan.temp_elems > 0) {
     return fail(VerdictKind::kNotZeroCopy, fmt::format("{} elements copied to temporaries", pr.plan.temp_elems));
   }
+  if (options.capture) {
+    for (OperandId id : {OperandId::kOut, OperandId::kResidualOut}) {
+      std::vector<std::uint32_t>& dst = id == OperandId::kOut ? options.capture->out : options.capture->residual_out;
+      dst.clear();
+      if (!c[id].present) continue;
+      const TensorArg& t = call[id];
+      for (std::int64_t i = 0; i < n; ++i) {
+        std::uint32_t bits = 0;
+        std::memcpy(&bits, static_cast<const std::byte*>(t.data) + reference::element_index(t, i) * dtype_size(dt),
+                    dtype_size(dt));
+        dst.push_back(bits);
+      }
+    }
+  }
   return v;
 }
 

@@ -56,9 +56,16 @@ std::string describe(const Verdict& v);
 
 // How a case runs. The GPU backend is plugged in by the GPU build (kernels/gpu/); absent, gpu cases report
 // kBackendUnavailable.
+// Output bits of a passing run in x's logical (row-major) order: what layout-invariance properties compare.
+struct CaseOutputs {
+  std::vector<std::uint32_t> out;
+  std::vector<std::uint32_t> residual_out;
+};
+
 struct RunOptions {
-  bool check_accesses = true;   // CPU backend: emulator checks (false: only guard pages and canaries)
-  bool require_zero_copy = true;
+  bool check_accesses = true;     // CPU backend: emulator checks (false: only guard pages and canaries)
+  bool require_zero_copy = false; // fail with kNotZeroCopy when the plan copied an operand
+  CaseOutputs* capture = nullptr; // filled when the verdict is kPass
 };
 
 // A device runner: mirrors the call's host storages into guarded device buffers (same placement), plans the call
