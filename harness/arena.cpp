@@ -54,6 +54,7 @@ namespace {
 
 // What the signal handler may read: the live buffers' guard geometry (no allocation inside the handler).
 struct LiveRegion {
+  const HostArena* owner = nullptr;
   const std::byte* lo_guard = nullptr;  // [lo_guard, lo_guard + page)
   const std::byte* hi_guard = nullptr;
   const std::byte* data = nullptr;
@@ -88,11 +89,17 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
 
 }  // namespace
 
-HostArena::HostArena() = default;
+HostArena::HostArena(Mode mode) : mode_(mode) {}
 
 HostArena::~HostArena() {
   release_all();
-  for (auto& s : slots_) munmap(s->map, (s->data_pages + 2) * page_size());
+  for (auto& s : slots_) {
+    if (mode_ == Mode::kGuarded) {
+      munmap(s->map, (s->data_pages + 2) * page_size());
+    } else {
+      std::free(s->map);
+    }
+  }
 }
 
 HostArena::Slot* HostArena::take_slot(std::size_t data_pages, bool sparse) {
@@ -104,6 +111,18 @@ HostArena::Slot* HostArena::take_slot(std::size_t data_pages, bool sparse) {
   }
   auto s = std::make_unique<Slot>();
   const std::size_t total = (data_pages + 2) * page_size();
+  if (mode_ == Mode::kUnguarded) {  // same geometry, ordinary heap memory, nothing protected
+    s->map = static_cast<std::byte*>(std::aligned_alloc(page_size(), total));
+    if (s->map == nullptr) {
+      std::fprintf(stderr, "ERROR: arena: allocation of %zu bytes failed\n", total);
+      std::abort();
+    }
+    s->data_pages = data_pages;
+    s->sparse = sparse;
+    s->in_use = true;
+    slots_.push_back(std::move(s));
+    return slots_.back().get();
+  }
   void* m = mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   ++mmap_calls_;
   if (m == MAP_FAILED) {
@@ -124,7 +143,7 @@ HostArena::Slot* HostArena::take_slot(std::size_t data_pages, bool sparse) {
 
 HostArena::Buffer& HostArena::acquire(std::size_t bytes, Placement placement, std::string name) {
   const std::size_t page = page_size();
-  const bool sparse = bytes > kSparseThreshold;
+  const bool sparse = bytes > kSparseThreshold && mode_ == Mode::kGuarded;
   std::size_t pages = std::max<std::size_t>(1, (bytes + page - 1) / page);
   if (!sparse) {  // size classes: powers of two pages, so slots are reused across cases of similar size
     std::size_t c = 1;
@@ -150,7 +169,7 @@ HostArena::Buffer& HostArena::acquire(std::size_t bytes, Placement placement, st
   ASAN_POISON_MEMORY_REGION(s->data_begin(), static_cast<std::size_t>(b->data - s->data_begin()));
   ASAN_POISON_MEMORY_REGION(b->data + bytes, static_cast<std::size_t>(s->data_end() - (b->data + bytes)));
 #endif
-  g_regions.push_back({s->map, s->data_end(), b->data, bytes, &b->name});
+  if (mode_ == Mode::kGuarded) g_regions.push_back({this, s->map, s->data_end(), b->data, bytes, &b->name});
   live_.push_back(std::move(b));
   return *live_.back();
 }
@@ -194,7 +213,7 @@ std::vector<std::pair<std::size_t, std::size_t>> HostArena::materialized_ranges(
 }
 
 bool HostArena::untouched_outside_materialized(const Buffer& b) const {
-  if (!b.sparse) return true;
+  if (!b.sparse || mode_ == Mode::kUnguarded) return true;
   const Slot* s = slot_of(b);
   std::vector<unsigned char> resident(s->data_pages);
   if (mincore(s->data_begin(), s->data_pages * page_size(), resident.data()) != 0) return false;
@@ -236,13 +255,13 @@ void HostArena::release_all() {
 #if defined(SG_ASAN)
     ASAN_UNPOISON_MEMORY_REGION(s->data_begin(), s->data_pages * page_size());
 #endif
-    if (s->sparse) {  // give the touched pages back so residency means "touched by this case" next time
+    if (s->sparse && mode_ == Mode::kGuarded) {  // give the touched pages back so residency means "touched by this case" next time
       madvise(s->data_begin(), s->data_pages * page_size(), MADV_DONTNEED);
       s->materialized.clear();
     }
   }
   live_.clear();
-  g_regions.clear();
+  std::erase_if(g_regions, [this](const LiveRegion& r) { return r.owner == this; });
 }
 
 std::size_t HostArena::pooled_slots() const { return slots_.size(); }

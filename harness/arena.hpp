@@ -39,7 +39,11 @@ class HostArena {
     std::string name;
   };
 
-  HostArena();
+  // kGuarded: mmap'd slots with PROT_NONE guard pages (the product). kUnguarded: plain heap buffers with the same
+  // placement and canaries but no guard pages and no fault catching; it exists to measure what the guards cost.
+  enum class Mode : std::uint8_t { kGuarded, kUnguarded };
+
+  explicit HostArena(Mode mode = Mode::kGuarded);
   ~HostArena();
   HostArena(const HostArena&) = delete;
   HostArena& operator=(const HostArena&) = delete;
@@ -80,6 +84,7 @@ class HostArena {
   Slot* slot_of(const Buffer& b) const;
   std::optional<GuardFault> run_guarded(void (*fn)(void*), void* ctx);
 
+  Mode mode_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::unique_ptr<Buffer>> live_;
   std::size_t mmap_calls_ = 0;

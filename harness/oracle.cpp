@@ -219,7 +219,8 @@ Verdict run_case(const Case& c, HostArena& arena, const RunOptions& options) {
 
   // 2. Decide, and check the decision against the independent validator.
   const reference::Verdict ref = reference::validate(call);
-  const PlanResult pr = plan(call, c.policy);
+  PlanResult pr = plan(call, c.policy);
+  if (options.tamper) options.tamper(pr, call);
   if (!pr.ok()) {
     v.plan = "rejected: " + describe_rejection(call, pr);
     if (ref.status == Status::kOk) return fail(VerdictKind::kUnjustifiedRejection, v.plan);

@@ -66,6 +66,9 @@ struct RunOptions {
   bool check_accesses = true;     // CPU backend: emulator checks (false: only guard pages and canaries)
   bool require_zero_copy = false; // fail with kNotZeroCopy when the plan copied an operand
   CaseOutputs* capture = nullptr; // filled when the verdict is kPass
+  // Planted bugs for the harness's own tests: called on the dispatcher's decision before it is judged and run,
+  // so a test can prove each detector fires (as libFuzzer's own tests plant bugs).
+  std::function<void(PlanResult&, const NormCall&)> tamper;
 };
 
 // A device runner: mirrors the call's host storages into guarded device buffers (same placement), plans the call
