@@ -109,9 +109,14 @@ void emulate_grid(const Plan& p, CheckedMem& m) {
   const int threads = a.threads_per_block;
   const int lanes = a.lanes;
   const int rows_per_block = a.rows_per_block();
-  std::vector<typename Prog::State> state(static_cast<std::size_t>(threads));
-  std::vector<float> partials(static_cast<std::size_t>(threads));
-  std::vector<float> totals(static_cast<std::size_t>(rows_per_block));
+  // Scratch lives past the call: a guard-page fault leaves this function through siglongjmp (see
+  // HostArena::catch_guard_faults), which skips destructors, so nothing here may own memory.
+  thread_local std::vector<typename Prog::State> state;
+  thread_local std::vector<float> partials;
+  thread_local std::vector<float> totals;
+  state.resize(static_cast<std::size_t>(threads));
+  partials.resize(static_cast<std::size_t>(threads));
+  totals.resize(static_cast<std::size_t>(rows_per_block));
   const std::int64_t groups = a.row_groups();
   for (std::int64_t block = 0; block < p.grid_blocks; ++block) {
     for (std::int64_t group = block; group < groups; group += p.grid_blocks) {

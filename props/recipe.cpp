@@ -73,7 +73,10 @@ struct Builder {
 
   int storage_for(const Layout& l) { return add_storage(c, storage_needed(l) + slack, placement(c.storages.size())); }
   // Gene 0 places every storage flush against its leading guard (a page-aligned base, as allocators give).
-  Placement placement(std::size_t i) const { return (r.placement >> (i % 16)) & 1 ? Placement::kTrailing : Placement::kLeading; }
+  Placement placement(std::size_t i) const {
+    if (r.placement < 256) return Placement::kLeading;
+    return ((r.placement - 256) >> (i % 8)) & 1 ? Placement::kTrailing : Placement::kLeading;
+  }
   void own(OperandId id, const Layout& l) { set_operand(c, id, l, t, storage_for(l)); }
   void share(OperandId id, OperandId with) {
     c[id] = c[with];
@@ -279,9 +282,10 @@ Case build_case(const Recipe& r, const BuildOptions& o) {
   // x (its storage may be a whole packed projection).
   std::int64_t x_storage = -1;
   Layout x = make_x(r, o, &x_storage);
-  x.offset += r.misalign % 8;
+  const std::int64_t x_shift = r.misalign >= 8 ? r.misalign % 8 : 0;
+  x.offset += x_shift;
   const std::int64_t need = storage_needed(x);
-  set_operand(c, OperandId::kX, x, t, add_storage(c, std::max(need, x_storage + r.misalign % 8) + b.slack, b.placement(0)));
+  set_operand(c, OperandId::kX, x, t, add_storage(c, std::max(need, x_storage + x_shift) + b.slack, b.placement(0)));
   const std::int64_t h = x.shape[x.rank - 1];
   const bool x_writable = !may_self_overlap(x);
 
@@ -353,7 +357,7 @@ Case build_case(const Recipe& r, const BuildOptions& o) {
     const std::array<OperandId, 5> who = {OperandId::kWeight, OperandId::kOut, OperandId::kResidual,
                                           OperandId::kResidualOut, OperandId::kPostResidualAddition};
     const OperandId id = pick(who, r.misalign_other / 8);
-    const std::int64_t m = r.misalign_other % 8;
+    const std::int64_t m = r.misalign_other < 40 ? r.misalign_other % 8 : 0;  // 40..79: aligned
     OperandSpec& op = c[id];
     bool shared = false;
     for (OperandId other : kAllOperands) {

@@ -44,9 +44,11 @@ struct Recipe {
   int post = 0;         // post_residual_addition family (fused)
   int out = 0;          // out layout family
   int residual_out = 0; // residual_out layout family (fused)
-  int misalign = 0;     // element offset added to x (0..7), other operands via misalign_other
-  int misalign_other = 0;
-  int placement = 0;    // bit i: storage i placed trailing (1) or leading (0)
+  // Half of each of the next three genes' range keeps every base 16-byte aligned, so the vector variant is
+  // exercised as often as the misaligned scalar fallback.
+  int misalign = 0;        // 8..15: element offset 0..7 added to x; below 8: none
+  int misalign_other = 0;  // below 40: offset v % 8 on the operand v / 8; 40..79: none
+  int placement = 0;       // 256..511: bit i of (v - 256) places storage i trailing; below 256: all leading
   int slack = 0;        // extra elements after every storage's last needed element (0: flush)
   int eps = 0;          // index into the eps list
   int invalid = 0;      // 0: valid; otherwise one of the Invalid mutations
