@@ -249,12 +249,19 @@ bool HostArena::slack_intact(const Buffer& b) const {
 }
 
 void HostArena::release_all() {
+#if defined(SG_ASAN)
+  // Unpoison exactly the slack that acquire() poisoned (not the whole slot: a 16 GiB sparse slot would cost 2 GiB of
+  // shadow writes).
+  for (const auto& b : live_) {
+    if (Slot* s = slot_of(*b)) {
+      ASAN_UNPOISON_MEMORY_REGION(s->data_begin(), static_cast<std::size_t>(b->data - s->data_begin()));
+      ASAN_UNPOISON_MEMORY_REGION(b->data + b->bytes, static_cast<std::size_t>(s->data_end() - (b->data + b->bytes)));
+    }
+  }
+#endif
   for (auto& s : slots_) {
     if (!s->in_use) continue;
     s->in_use = false;
-#if defined(SG_ASAN)
-    ASAN_UNPOISON_MEMORY_REGION(s->data_begin(), s->data_pages * page_size());
-#endif
     if (s->sparse && mode_ == Mode::kGuarded) {  // give the touched pages back so residency means "touched by this case" next time
       madvise(s->data_begin(), s->data_pages * page_size(), MADV_DONTNEED);
       s->materialized.clear();

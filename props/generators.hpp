@@ -39,7 +39,7 @@ inline rc::Gen<Recipe> valid_recipe() {
       set(&Recipe::variant, gene(18)), set(&Recipe::weight, gene(3)), set(&Recipe::residual, gene(6)),
       set(&Recipe::post, gene(4)), set(&Recipe::out, gene(6)), set(&Recipe::residual_out, gene(4)),
       set(&Recipe::misalign, gene(16)), set(&Recipe::misalign_other, gene(80)), set(&Recipe::placement, gene(1 << 9)),
-      set(&Recipe::slack, gene(3)), set(&Recipe::eps, gene(5)),
+      set(&Recipe::slack, gene(3)), set(&Recipe::eps, gene(5)), set(&Recipe::plain, gene(5)),
       set(&Recipe::seed, rc::gen::cast<std::uint64_t>(gene(1 << 30))));
 }
 

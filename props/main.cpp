@@ -245,12 +245,18 @@ int main(int argc, char** argv) {
   }
   if (o.detect_line) {
     if (first_fail && first_fail->counterexample) {
+      // Wall time to detection: every property run before the failing one, and its own run with shrinking.
+      double to_detection = 0;
+      for (const PropertyResult& r : results) {
+        to_detection += r.seconds;
+        if (&r == first_fail) break;
+      }
       const Case& c = *first_fail->counterexample;
       const Layout& x = c[OperandId::kX].layout;
       std::cout << fmt::format(
           "DETECT policy={} seed={} detected=yes property={} tests={} seconds={:.3f} kind={} class={} rank={} "
           "numel={} residual={} last_stride={}\n",
-          o.policy, o.seed, first_fail->name, first_fail->tests_to_failure, first_fail->seconds,
+          o.policy, o.seed, first_fail->name, first_fail->tests_to_failure, to_detection,
           to_string(first_fail->verdict.kind), to_string(classify(first_fail->verdict.kind)), x.rank,
           x.rank > 0 ? *numel(x) : 0, c[OperandId::kResidual].present ? "yes" : "no",
           x.rank > 0 ? x.stride[x.rank - 1] : 0);

@@ -51,6 +51,7 @@ struct Recipe {
   int placement = 0;       // 256..511: bit i of (v - 256) places storage i trailing; below 256: all leading
   int slack = 0;        // extra elements after every storage's last needed element (0: flush)
   int eps = 0;          // index into the eps list
+  int plain = 0;        // below 2 (of 5): weight dense, no extra offsets, leading placement, flush storages
   int invalid = 0;      // 0: valid; otherwise one of the Invalid mutations
   std::uint64_t seed = 1;
 };
