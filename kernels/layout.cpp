@@ -109,8 +109,11 @@ Layout row_dims(const Layout& l) {
 bool may_self_overlap(const Layout& l) {
   std::pair<std::int64_t, std::int64_t> dims[kMaxRank] = {};  // (|stride|, shape)
   int r = 0;
+  // An empty view addresses nothing, whatever its other dims' strides: decide that before any stride-0 early out.
   for (int k = 0; k < l.rank; ++k) {
-    if (l.shape[k] == 0) return false;  // addresses nothing
+    if (l.shape[k] == 0) return false;
+  }
+  for (int k = 0; k < l.rank; ++k) {
     if (l.shape[k] == 1) continue;
     if (l.stride[k] == 0) return true;
     dims[r++] = {std::llabs(l.stride[k]), l.shape[k]};

@@ -82,6 +82,9 @@ TEST(Layout, NoSelfOverlapReportedImpliesInjective) {
     if (!injective) {
       ASSERT_TRUE(may_self_overlap(l)) << to_string(l);
     }
+    if (n == 0) {
+      ASSERT_FALSE(may_self_overlap(l)) << "an empty view addresses nothing: " << to_string(l);
+    }
     if (injective && may_self_overlap(l)) ++conservative;
   });
   EXPECT_GT(conservative, 0);  // the documented conservatism exists, e.g. (3,2):(2,3)
