@@ -217,7 +217,18 @@ bool HostArena::untouched_outside_materialized(const Buffer& b) const {
   const Slot* s = slot_of(b);
   std::vector<unsigned char> resident(s->data_pages);
   if (mincore(s->data_begin(), s->data_pages * page_size(), resident.data()) != 0) return false;
-  for (std::size_t p = 0; p < s->data_pages; ++p) {
+  // Millions of pages for a 16 GiB storage, almost none resident: skip eight at a time.
+  const std::size_t n = s->data_pages;
+  std::size_t p = 0;
+  for (; p + 8 <= n; p += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, resident.data() + p, 8);
+    if ((word & 0x0101010101010101ull) == 0) continue;
+    for (std::size_t q = p; q < p + 8; ++q) {
+      if ((resident[q] & 1) && !s->materialized.count(q)) return false;
+    }
+  }
+  for (; p < n; ++p) {
     if ((resident[p] & 1) && !s->materialized.count(p)) return false;
   }
   return true;

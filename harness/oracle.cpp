@@ -136,8 +136,6 @@ double case_value(std::uint64_t seed, OperandId id, DType dtype, std::int64_t i)
   const std::uint64_t h = splitmix(seed ^ splitmix(static_cast<std::uint64_t>(id) * 0x100000001b3ull +
                                                    static_cast<std::uint64_t>(i) * 0x9e3779b97f4a7c15ull));
   const int cls = static_cast<int>(h % 100);
-  const double mant = 1.0 + static_cast<double>((h >> 8) & 0xffffff) / 16777216.0;  // [1, 2)
-  const double sign = (h >> 40) & 1 ? -1.0 : 1.0;
   const int r = static_cast<int>((h >> 41) & 0xff);
   const bool f16 = dtype == DType::kF16;
   int e = 0;
@@ -152,7 +150,16 @@ double case_value(std::uint64_t seed, OperandId id, DType dtype, std::int64_t i)
   } else {
     e = r % 8 - 4;
   }
-  return round_to_dtype(dtype, sign * std::ldexp(mant, e));
+  // An fp32 with exponent e and 23 random mantissa bits, rounded to the dtype by the exact encoders (integer
+  // arithmetic only, subnormals included): the result is exactly representable in the dtype.
+  const std::uint32_t sign = static_cast<std::uint32_t>((h >> 40) & 1) << 31;
+  const float f = bits_float(sign | (static_cast<std::uint32_t>(e + 127) << 23) | static_cast<std::uint32_t>((h >> 8) & 0x7fffff));
+  switch (dtype) {
+    case DType::kF32: return f;
+    case DType::kF16: return f16_bits_to_f32(f32_to_f16_bits(f));
+    case DType::kBF16: return bf16_bits_to_f32(f32_to_bf16_bits(f));
+  }
+  return f;
 }
 
 BoundCase bind_case(const Case& c, HostArena& arena) {
