@@ -47,7 +47,49 @@ TEST(Layout, CoalescePreservesEveryIndex) {
     ASSERT_EQ(*numel(c), n) << to_string(l);
     for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(index_at(c, i), index_at(l, i)) << to_string(l) << " i=" << i;
     for (int k = 0; k < c.rank; ++k) ASSERT_NE(c.shape[k], 1) << to_string(c);
+    // Minimal: no two neighbours of the result still chain (they would have been merged).
+    for (int k = 0; k + 1 < c.rank; ++k) ASSERT_NE(c.stride[k], c.shape[k + 1] * c.stride[k + 1]) << to_string(c);
   });
+}
+
+// numel and footprint report overflow exactly when exact (128-bit) arithmetic leaves int64.
+TEST(Layout, OverflowReportedExactlyWhenExactArithmeticOverflows) {
+  __extension__ typedef __int128 i128;
+  const i128 lo = INT64_MIN, hi = INT64_MAX;
+  std::uint64_t state = 12345;
+  auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return state >> 11;
+  };
+  const std::int64_t magnitudes[] = {0, 1, 3, 1000, std::int64_t{1} << 20, std::int64_t{1} << 31, std::int64_t{1} << 40,
+                                     std::int64_t{1} << 62, INT64_MAX};
+  for (int t = 0; t < 200000; ++t) {
+    Layout l;
+    l.rank = 1 + static_cast<int>(next() % 4);
+    for (int k = 0; k < l.rank; ++k) {
+      l.shape[k] = magnitudes[next() % 9] / (1 + static_cast<std::int64_t>(next() % 3));
+      const std::int64_t m = magnitudes[next() % 9] / (1 + static_cast<std::int64_t>(next() % 5));
+      l.stride[k] = next() % 2 ? m : -m;
+    }
+    l.offset = static_cast<std::int64_t>(next() % 3) - 1;
+    i128 n = 1;
+    bool n_over = false, has_zero = false;
+    for (int k = 0; k < l.rank; ++k) has_zero = has_zero || l.shape[k] == 0;
+    for (int k = 0; k < l.rank && !has_zero; ++k) {
+      n *= l.shape[k];
+      if (n > hi) n_over = true, n = hi;  // saturate: stays "overflowed"
+    }
+    ASSERT_EQ(!numel(l).has_value(), n_over) << to_string(l);
+    bool f_over = false;
+    i128 a = l.offset, b = l.offset;
+    for (int k = 0; k < l.rank && !has_zero; ++k) {
+      const i128 reach = static_cast<i128>(l.shape[k] - 1) * l.stride[k];
+      if (reach < lo || reach > hi) f_over = true;
+      (reach < 0 ? a : b) += reach;
+    }
+    if (!has_zero && (a < lo || b > hi)) f_over = true;
+    ASSERT_EQ(!footprint(l).has_value(), f_over) << to_string(l);
+  }
 }
 
 TEST(Layout, FootprintEqualsBruteForce) {

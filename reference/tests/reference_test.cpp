@@ -21,6 +21,8 @@ TEST(Reference, RmsNormOnHandValuesThroughATransposedView) {
   call[OperandId::kOut] = {true, out, DType::kF32, *make_layout({2, 2}, {2, 1}), 4};
   ASSERT_EQ(validate(call).status, Status::kOk);
   const Outputs o = compute(call);
+  ASSERT_EQ(o.out.size(), 4u);           // @post: one output per element of x
+  EXPECT_TRUE(o.residual_out.empty());  // rms_norm has no residual_out
   const double r0 = std::sqrt((9.0 + 16.0) / 2), r1 = std::sqrt(4.0 / 2);
   EXPECT_DOUBLE_EQ(o.out[0], 3 / r0 * 1);
   EXPECT_DOUBLE_EQ(o.out[1], 4 / r0 * 2);
@@ -45,6 +47,7 @@ TEST(Reference, FusedAddRoundsTheSumsToTheDtype) {
   call[OperandId::kOut] = {true, out, DType::kBF16, one, 1};
   call[OperandId::kResidualOut] = {true, ro, DType::kBF16, one, 1};
   const Outputs o = compute(call);
+  ASSERT_EQ(o.residual_out.size(), o.out.size());
   // r' = 2^-8 exactly; 1 + 2^-8 is a tie between 1 and 1 + 2^-7: even is 1.
   EXPECT_EQ(o.residual_out[0], 1.0);
 }
