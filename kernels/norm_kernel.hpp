@@ -25,7 +25,18 @@ namespace strideguard {
 inline constexpr int kMaxRowDims = kMaxRank - 1;
 inline constexpr int kReduceGroup = 32;     // lanes reduced by shuffles; the rest goes through shared memory
 inline constexpr int kMaxThreads = 1024;    // CUDA's and HIP's block limit
+// Lanes a long row gets at most: longer rows give each lane more chunks. Blocks are 256 threads (several rows
+// each when a row has fewer lanes), so the kernel's register budget is set per 256 threads (norm_gpu.hip).
+inline constexpr int kMaxLanes = 256;
 inline constexpr int kMaxCachedChunks = 4;  // chunks a thread keeps in registers between the passes
+
+// Loops with a compile-time trip count that index register arrays must be unrolled on the GPU, or the arrays move
+// to the thread's stack. Host compilers decide for themselves (GCC would warn on an unknown pragma).
+#if SG_DEVICE_PASS
+#define SG_UNROLL _Pragma("unroll")
+#else
+#define SG_UNROLL
+#endif
 
 // Where row r of one operand starts: offset + sum_k idx_k(r) * stride[k], with idx decoded row-major from sizes.
 // ndims == 0: every row starts at offset (a weight, or a single row); ndims == 1: a single pitch.
@@ -40,8 +51,16 @@ struct RowMap {
     if (ndims == 1) return off + r * stride[0];  // the common case: one pitch, no division
     for (int k = ndims - 1; k >= 0; --k) {
       const std::int64_t n = size[k];
-      off += (r % n) * stride[k];
-      r /= n;
+      std::int64_t q = 0;
+      // A 64-bit division is a long software sequence on GPUs; row indices and sizes below 2^32 (every realistic
+      // packed-QKV slice) take the 32-bit one. Both are exact, so the offset is the same either way.
+      if (((static_cast<std::uint64_t>(r) | static_cast<std::uint64_t>(n)) >> 32) == 0) {
+        q = static_cast<std::int64_t>(static_cast<std::uint32_t>(r) / static_cast<std::uint32_t>(n));
+      } else {
+        q = r / n;
+      }
+      off += (r - q * n) * stride[k];
+      r = q;
     }
     return off;
   }
@@ -85,13 +104,20 @@ inline Geometry choose_geometry(std::int64_t hidden, int elem_size) {
   const std::int64_t chunks = (hidden + chunk_elems(elem_size) - 1) / chunk_elems(elem_size);
   Geometry g;
   std::int64_t lanes = 1;
-  // Short rows (up to 32 chunks: head_dim 128..256 in 16-bit) get a power-of-two sub-warp each, 256 threads a
-  // block; longer rows get a whole block, as many threads as chunks up to kMaxThreads.
-  const std::int64_t cap = chunks <= kReduceGroup ? kReduceGroup : kMaxThreads;
-  while (lanes < chunks && lanes < cap) lanes *= 2;
+  if (chunks <= kReduceGroup) {
+    // Short rows (up to 32 chunks: head_dim 128..256 in 16-bit): a power-of-two sub-warp each, one chunk a lane.
+    while (lanes < chunks) lanes *= 2;
+  } else {
+    // Longer rows: as few lanes as keep every chunk in the register cache (kMaxCachedChunks a lane), at least a
+    // warp, at most kMaxLanes. Fewer lanes a row means more rows, hence more bytes, in flight on a multiprocessor
+    // between reduction barriers: with one chunk a lane, 16384x4096 bf16 ran at 46% of the copy ceiling on an
+    // H100 (docs/performance.md).
+    const std::int64_t want = (chunks + kMaxCachedChunks - 1) / kMaxCachedChunks;
+    lanes = kReduceGroup;
+    while (lanes < want && lanes < kMaxLanes) lanes *= 2;
+  }
   g.lanes = static_cast<int>(lanes);
-  g.threads_per_block = chunks <= kReduceGroup ? 256 : g.lanes;
-  if (g.threads_per_block < g.lanes) g.threads_per_block = g.lanes;
+  g.threads_per_block = g.lanes > 256 ? g.lanes : 256;  // several rows a block when lanes < 256
   g.chunks_per_thread = static_cast<int>((chunks + lanes - 1) / lanes);
   if (g.chunks_per_thread < 1) g.chunks_per_thread = 1;
   return g;
@@ -107,25 +133,56 @@ struct RowProgram {
   static constexpr int kChunk = chunk_elems(sizeof(S));
   static constexpr int kAccess = kVector ? kChunk : 1;
 
+  // The cache keeps pass-1 values as stored, packed in 32-bit words: every cached value is exact in the dtype (a
+  // loaded element, or a fused sum already rounded to it), so converting back in pass 2 gives the same fp32 bits,
+  // and a 16-byte chunk costs 4 registers whatever the dtype (a 16-bit array element would take a whole one).
+  static constexpr int kChunkWords = 16 / 4;
   struct State {
-    float cache[kMaxCachedChunks * kChunk];
+    std::uint32_t cache[kMaxCachedChunks * kChunkWords];
     float partial;
   };
+  SG_HD static void cache_put(State& st, int k, const S (&xs)[kChunk]) {
+    std::memcpy(&st.cache[k * kChunkWords], xs, sizeof xs);
+  }
+  SG_HD static void cache_get(const State& st, int k, S (&xs)[kChunk]) {
+    std::memcpy(xs, &st.cache[k * kChunkWords], sizeof xs);
+  }
+
+  // Loads the n valid elements of one chunk starting at column col0, as stored.
+  template <class Mem>
+  SG_HD static void load_raw(Mem& m, OperandId id, const OperandAccess& op, std::int64_t row_off, std::int64_t col0,
+                             std::int64_t col_stride, int n, S (&s)[kChunk]) {
+    S* base = static_cast<S*>(op.base);
+    if constexpr (kVector) {
+      m.template load<kChunk>(id, base, row_off + col0, s);
+    } else {
+      for (int j = 0; j < n; ++j) {
+        S tmp[1];
+        m.template load<1>(id, base, row_off + (col0 + j) * col_stride, tmp);
+        s[j] = tmp[0];
+      }
+    }
+  }
 
   // Loads the n valid elements of one chunk starting at column col0 into v (as fp32).
   template <class Mem>
   SG_HD static void load_chunk(Mem& m, OperandId id, const OperandAccess& op, std::int64_t row_off,
                                std::int64_t col0, std::int64_t col_stride, int n, float (&v)[kChunk]) {
+    S s[kChunk];
+    load_raw(m, id, op, row_off, col0, col_stride, n, s);
+    for (int j = 0; j < (kVector ? kChunk : n); ++j) v[j] = to_f32(s[j]);
+  }
+
+  template <class Mem>
+  SG_HD static void store_raw(Mem& m, OperandId id, const OperandAccess& op, std::int64_t row_off, std::int64_t col0,
+                              int n, const S (&s)[kChunk]) {
     S* base = static_cast<S*>(op.base);
     if constexpr (kVector) {
-      S tmp[kChunk];
-      m.template load<kChunk>(id, base, row_off + col0, tmp);
-      for (int j = 0; j < kChunk; ++j) v[j] = Traits::to_f32(tmp[j]);
+      m.template store<kChunk>(id, base, row_off + col0, s);
     } else {
       for (int j = 0; j < n; ++j) {
-        S tmp[1];
-        m.template load<1>(id, base, row_off + (col0 + j) * col_stride, tmp);
-        v[j] = Traits::to_f32(tmp[0]);
+        S tmp[1] = {s[j]};
+        m.template store<1>(id, base, row_off + (col0 + j) * op.col_stride, tmp);
       }
     }
   }
@@ -133,52 +190,127 @@ struct RowProgram {
   template <class Mem>
   SG_HD static void store_chunk(Mem& m, OperandId id, const OperandAccess& op, std::int64_t row_off,
                                 std::int64_t col0, int n, const float (&v)[kChunk]) {
-    S* base = static_cast<S*>(op.base);
-    if constexpr (kVector) {
-      S tmp[kChunk];
-      for (int j = 0; j < kChunk; ++j) tmp[j] = Traits::from_f32(v[j]);
-      m.template store<kChunk>(id, base, row_off + col0, tmp);
-    } else {
-      for (int j = 0; j < n; ++j) {
-        S tmp[1] = {Traits::from_f32(v[j])};
-        m.template store<1>(id, base, row_off + (col0 + j) * op.col_stride, tmp);
+    S s[kChunk];
+    for (int j = 0; j < (kVector ? kChunk : n); ++j) s[j] = from_f32(v[j]);
+    store_raw(m, id, op, row_off, col0, n, s);
+  }
+
+  SG_HD static float round_trip(float v) { return to_f32(from_f32(v)); }
+
+  // Conversions. The CPU backend (and the host pass) use the exact software conversions of kernels/dtype.hpp; on
+  // the GPU the same functions cost tens of integer instructions per element, which made fp16 compute-bound at a
+  // fifth of the memory bandwidth (docs/performance.md). The device pass uses the hardware conversions instead,
+  // which give the same bits:
+  //   - f16 -> f32 is exact for every non-NaN input, in software and in hardware. NaN payloads may differ, but a
+  //     converted value only reaches memory through canonical_nan() (out, residual_out and the fused residual
+  //     sum are canonicalised before they are stored), so no NaN payload from here is ever written;
+  //   - f32 -> f16 / bf16 round to nearest even, subnormals kept, overflow to inf, in IEEE hardware conversion
+  //     (no .ftz) exactly as dtype.hpp does; every value converted is canonical_nan()'d first, and the one NaN
+  //     pattern left is mapped to the software's bits (0x7e00 / 0x7fc0) by hand.
+  SG_HD static float to_f32(S v) {
+#if SG_DEVICE_PASS && defined(__CUDA_ARCH__)
+    if constexpr (kDType == DType::kF16) {
+      float f;
+      asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v));
+      return f;
+    }
+#elif SG_DEVICE_PASS && defined(__HIP_DEVICE_COMPILE__)
+    if constexpr (kDType == DType::kF16) return static_cast<float>(__builtin_bit_cast(_Float16, v));
+#endif
+    return Traits::to_f32(v);
+  }
+  SG_HD static S from_f32(float v) {
+#if SG_DEVICE_PASS && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    if constexpr (kDType == DType::kF16) {
+      S h;
+      asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
+      return v != v ? S{0x7e00} : h;
+    }
+    if constexpr (kDType == DType::kBF16) {
+      S h;
+      asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(v));
+      return v != v ? S{0x7fc0} : h;
+    }
+#elif SG_DEVICE_PASS && defined(__HIP_DEVICE_COMPILE__)
+    if constexpr (kDType == DType::kF16) {
+      return v != v ? S{0x7e00} : __builtin_bit_cast(S, static_cast<_Float16>(v));
+    }
+#endif
+    return Traits::from_f32(v);
+  }
+
+  // A NaN the kernel creates (inf * 0 in pass 2, inf - inf in the fused sum) carries the hardware's default NaN:
+  // negative on x86 (0xffc00000), positive on NVIDIA GPUs (0x7fffffff). Every computed value goes through this
+  // before it is stored, so the CPU and GPU backends write the same bits for NaN too (seen on an H100: f16 out
+  // 0xfe00 on the CPU, 0x7e00 on the GPU, for the same case).
+  SG_HD static float canonical_nan(float v) { return v != v ? bits_float(0x7fc00000u) : v; }
+
+  // Chunk k of this lane starts at column (lane + k * lanes) * kChunk; past hidden there is nothing to do.
+  SG_HD static std::int64_t chunk_col(const KernelArgs& a, int lane, int k) {
+    return (static_cast<std::int64_t>(lane) + static_cast<std::int64_t>(k) * a.lanes) * kChunk;
+  }
+  SG_HD static int chunk_len(const KernelArgs& a, std::int64_t col0) {
+    return a.hidden - col0 < kChunk ? static_cast<int>(a.hidden - col0) : kChunk;
+  }
+
+  // Row offsets of the operands pass 1 touches, decoded once per row.
+  struct Pass1Rows {
+    std::int64_t x = 0, residual = 0, post = 0, residual_out = 0;
+  };
+
+  // Pass 1 for one chunk: load (fused: add, round to the dtype, store residual_out), accumulate the sum of
+  // squares, leave the values in xs as stored. The caller guarantees col0 < hidden.
+  template <class Mem>
+  SG_HD static void pass1_chunk(const KernelArgs& a, Mem& m, const Pass1Rows& r, std::int64_t col0, int n,
+                                float& sumsq, S (&xs)[kChunk]) {
+    load_raw(m, OperandId::kX, a.x, r.x, col0, a.x.col_stride, n, xs);
+    if constexpr (kFused) {
+      float res[kChunk];
+      load_chunk(m, OperandId::kResidual, a.residual, r.residual, col0, a.residual.col_stride, n, res);
+      if (a.has_post) {
+        float p[kChunk];
+        load_chunk(m, OperandId::kPostResidualAddition, a.post, r.post, col0, a.post.col_stride, n, p);
+        for (int j = 0; j < n; ++j) res[j] = round_trip(canonical_nan(add_rn(res[j], p[j])));
       }
+      for (int j = 0; j < n; ++j) xs[j] = from_f32(canonical_nan(add_rn(to_f32(xs[j]), res[j])));
+      store_raw(m, OperandId::kResidualOut, a.residual_out, r.residual_out, col0, n, xs);
+    }
+    for (int j = 0; j < n; ++j) {
+      const float v = to_f32(xs[j]);
+      sumsq = add_rn(sumsq, mul_rn(v, v));
     }
   }
 
-  SG_HD static float round_trip(float v) { return Traits::to_f32(Traits::from_f32(v)); }
-
+  // Chunks are visited in increasing k in both loops below, so the sum of squares adds the same terms in the same
+  // order as one plain loop would. The first kMaxCachedChunks are a separate loop with a compile-time trip count:
+  // unrolled, every st.cache index is a constant and the cache lives in registers, not on the thread's stack.
   template <class Mem>
   SG_HD static void pass1(const KernelArgs& a, Mem& m, std::int64_t row, int lane, State& st) {
     float sumsq = 0.f;
-    const std::int64_t x_off = a.x.rows.row_offset(row);
-    std::int64_t r_off = 0, p_off = 0, ro_off = 0;
+    Pass1Rows r;
+    r.x = a.x.rows.row_offset(row);
     if constexpr (kFused) {
-      r_off = a.residual.rows.row_offset(row);
-      ro_off = a.residual_out.rows.row_offset(row);
-      if (a.has_post) p_off = a.post.rows.row_offset(row);
+      r.residual = a.residual.rows.row_offset(row);
+      r.residual_out = a.residual_out.rows.row_offset(row);
+      if (a.has_post) r.post = a.post.rows.row_offset(row);
     }
-    for (int k = 0; k < a.chunks_per_thread; ++k) {
-      const std::int64_t col0 = (static_cast<std::int64_t>(lane) + static_cast<std::int64_t>(k) * a.lanes) * kChunk;
+    SG_UNROLL
+    for (int k = 0; k < kMaxCachedChunks; ++k) {
+      const std::int64_t col0 = chunk_col(a, lane, k);
+      if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
+      const int n = chunk_len(a, col0);
+      S xs[kChunk];
+      pass1_chunk(a, m, r, col0, n, sumsq, xs);
+      if (a.cache_rows) {
+        for (int j = n; j < kChunk; ++j) xs[j] = S{};
+        cache_put(st, k, xs);
+      }
+    }
+    for (int k = kMaxCachedChunks; k < a.chunks_per_thread; ++k) {
+      const std::int64_t col0 = chunk_col(a, lane, k);
       if (col0 >= a.hidden) break;
-      const int n = a.hidden - col0 < kChunk ? static_cast<int>(a.hidden - col0) : kChunk;
-      float v[kChunk];
-      load_chunk(m, OperandId::kX, a.x, x_off, col0, a.x.col_stride, n, v);
-      if constexpr (kFused) {
-        float r[kChunk];
-        load_chunk(m, OperandId::kResidual, a.residual, r_off, col0, a.residual.col_stride, n, r);
-        if (a.has_post) {
-          float p[kChunk];
-          load_chunk(m, OperandId::kPostResidualAddition, a.post, p_off, col0, a.post.col_stride, n, p);
-          for (int j = 0; j < n; ++j) r[j] = round_trip(add_rn(r[j], p[j]));
-        }
-        for (int j = 0; j < n; ++j) v[j] = round_trip(add_rn(v[j], r[j]));
-        store_chunk(m, OperandId::kResidualOut, a.residual_out, ro_off, col0, n, v);
-      }
-      for (int j = 0; j < n; ++j) sumsq = add_rn(sumsq, mul_rn(v[j], v[j]));
-      if (a.cache_rows && k < kMaxCachedChunks) {
-        for (int j = 0; j < kChunk; ++j) st.cache[k * kChunk + j] = j < n ? v[j] : 0.f;
-      }
+      S xs[kChunk];
+      pass1_chunk(a, m, r, col0, chunk_len(a, col0), sumsq, xs);
     }
     st.partial = sumsq;
   }
@@ -188,11 +320,46 @@ struct RowProgram {
     return div_rn(1.f, sqrt_rn(add_rn(mean, a.eps)));
   }
 
+  // Pass 2 for one chunk whose pass-1 values are v: scale by inv, multiply by the weight, store out.
+  template <class Mem>
+  SG_HD static void pass2_chunk(const KernelArgs& a, Mem& m, std::int64_t out_off, std::int64_t col0, int n,
+                                float inv, const float (&v)[kChunk]) {
+    float w[kChunk];
+    load_chunk(m, OperandId::kWeight, a.weight, a.weight.rows.offset, col0, a.weight.col_stride, n, w);
+    float y[kChunk];
+    for (int j = 0; j < kChunk; ++j) y[j] = j < n ? canonical_nan(mul_rn(mul_rn(v[j], inv), w[j])) : 0.f;
+    store_chunk(m, OperandId::kOut, a.out, out_off, col0, n, y);
+  }
+
+  // Pass 2 reads the values back: from the register cache when pass 1 kept them, else from memory (fused:
+  // residual_out, which pass 1 wrote; plain: x, through x_pass2_col_stride).
+  template <class Mem>
+  SG_HD static void pass2_load(const KernelArgs& a, Mem& m, std::int64_t src_off, std::int64_t col0, int n,
+                               float (&v)[kChunk]) {
+    if constexpr (kFused) {
+      load_chunk(m, OperandId::kResidualOut, a.residual_out, src_off, col0, a.residual_out.col_stride, n, v);
+    } else {
+      load_chunk(m, OperandId::kX, a.x, src_off, col0, a.x_pass2_col_stride, n, v);
+    }
+  }
+
   template <class Mem>
   SG_HD static void pass2(const KernelArgs& a, Mem& m, std::int64_t row, int lane, float total, const State& st) {
     const float inv = inv_rms(a, total);
     const std::int64_t out_off = a.out.rows.row_offset(row);
-    const std::int64_t w_off = a.weight.rows.offset;
+    if (a.cache_rows) {
+      SG_UNROLL
+      for (int k = 0; k < kMaxCachedChunks; ++k) {
+        const std::int64_t col0 = chunk_col(a, lane, k);
+        if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
+        S xs[kChunk];
+        cache_get(st, k, xs);
+        float v[kChunk];
+        for (int j = 0; j < kChunk; ++j) v[j] = to_f32(xs[j]);
+        pass2_chunk(a, m, out_off, col0, chunk_len(a, col0), inv, v);
+      }
+      return;
+    }
     std::int64_t src_off = 0;
     if constexpr (kFused) {
       src_off = a.residual_out.rows.row_offset(row);
@@ -200,22 +367,12 @@ struct RowProgram {
       src_off = a.x.rows.row_offset(row);
     }
     for (int k = 0; k < a.chunks_per_thread; ++k) {
-      const std::int64_t col0 = (static_cast<std::int64_t>(lane) + static_cast<std::int64_t>(k) * a.lanes) * kChunk;
+      const std::int64_t col0 = chunk_col(a, lane, k);
       if (col0 >= a.hidden) break;
-      const int n = a.hidden - col0 < kChunk ? static_cast<int>(a.hidden - col0) : kChunk;
+      const int n = chunk_len(a, col0);
       float v[kChunk];
-      if (a.cache_rows && k < kMaxCachedChunks) {
-        for (int j = 0; j < kChunk; ++j) v[j] = st.cache[k * kChunk + j];
-      } else if constexpr (kFused) {
-        load_chunk(m, OperandId::kResidualOut, a.residual_out, src_off, col0, a.residual_out.col_stride, n, v);
-      } else {
-        load_chunk(m, OperandId::kX, a.x, src_off, col0, a.x_pass2_col_stride, n, v);
-      }
-      float w[kChunk];
-      load_chunk(m, OperandId::kWeight, a.weight, w_off, col0, a.weight.col_stride, n, w);
-      float y[kChunk];
-      for (int j = 0; j < kChunk; ++j) y[j] = j < n ? mul_rn(mul_rn(v[j], inv), w[j]) : 0.f;
-      store_chunk(m, OperandId::kOut, a.out, out_off, col0, n, y);
+      pass2_load(a, m, src_off, col0, n, v);
+      pass2_chunk(a, m, out_off, col0, n, inv, v);
     }
   }
 };

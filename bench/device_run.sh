@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The GPU acceptance and performance run, on the device machine, from binaries packed by bench/pack_device.sh.
+#   bench/device_run.sh DIR [part...]     parts: tests cases props bugs sanitizer bench (default: all)
+# Logs go to $OUT (or ./device-logs); every part prints its command and the tail of its output.
+set -uo pipefail
+dir=$(cd "$1" && pwd); shift
+parts=${*:-tests cases props bugs sanitizer bench}
+logs=${OUT:-$PWD/device-logs}; mkdir -p "$logs"
+export LD_LIBRARY_PATH=$dir/lib:${LD_LIBRARY_PATH:-}
+export PATH=/usr/local/cuda/bin:$PATH
+status=0
+step() {  # step NAME COMMAND...: runs it, logs it, prints the command and the tail
+  local name=$1; shift
+  echo "=== $name: $*"
+  local t0=$SECONDS
+  "$@" > "$logs/$name.log" 2>&1; local rc=$?
+  tail -n "${TAIL:-12}" "$logs/$name.log"
+  echo "=== $name: exit $rc, $((SECONDS - t0)) s"
+  [[ $rc -eq 0 ]] || status=1
+}
+nvidia-smi -L 2>&1 | head -2
+for part in $parts; do
+  case $part in
+    tests)
+      step gtest_worker "$dir/gpu_backend_test"
+      step gtest_poison "$dir/gpu_inprocess_test" ;;
+    cases)
+      step gpu_cases "$dir/gpu_cases" --cases 2000 --seed 1 ;;
+    props)
+      step props_gpu "$dir/props" --backend gpu --seed 1 --tests 1000 --failure-dir "$logs" ;;
+    bugs)
+      for p in aiter-2d sglang-23974 vllm-26192 lightllm-1467 trtllm-14810 vllm-align; do
+        TAIL=6 step "props_gpu_$p" "$dir/props" --backend gpu --policy "$p" --seed 1 --tests 200 --stop-on-failure \
+          --detect-line --expect-failure any --failure-dir "$logs"
+      done ;;
+    sanitizer)
+      # Guarded policy, in-process with mapped poison redzones: memcheck must report 0 errors.
+      SG_GPU_MODE=poison step sanitizer_guarded compute-sanitizer --tool memcheck --padding 256 --error-exitcode 3 \
+        "$dir/props" --backend gpu --seed 1 --tests 100
+      # A bug model with unmapped guards: memcheck names the bad access before the guard granule would.
+      SG_GPU_MODE=inprocess TAIL=25 step sanitizer_aiter compute-sanitizer --tool memcheck --padding 256 \
+        "$dir/props" --backend gpu --policy aiter-2d --seed 1 --tests 50 --stop-on-failure --expect-failure any ;;
+    bench)
+      step gpu_bench "$dir/gpu_bench" --csv "$logs/ours.csv"
+      TAIL=60 step torch_bench python3 "$dir/torch_bench.py" --ours "$logs/ours.csv" --markdown "$logs/table.md" ;;
+    *) echo "ERROR: unknown part $part"; exit 2 ;;
+  esac
+done
+exit $status

@@ -1,0 +1,292 @@
+// gpu_bench: the guarded kernels' time and bandwidth on the layouts of issue 8, next to a device-to-device copy
+// measured in the same run. CUDA events, warm-up, median of batches, inputs rotated across sets larger than L2,
+// random non-zero data. Writes CSV (for bench/torch_bench.py, which adds PyTorch's times) and a table.
+//   gpu_bench [--csv FILE] [--quick]
+#include "kernels/gpu/hip_compat.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu_backend.hpp"
+#include "kernels/gpu/norm_gpu.hpp"
+#include "kernels/plan.hpp"
+
+using namespace strideguard;
+
+namespace {
+
+#define SG_CHECK(expr)                                                                             \
+  do {                                                                                             \
+    const hipError_t e_ = (expr);                                                                  \
+    if (e_ != hipSuccess) {                                                                        \
+      std::fprintf(stderr, "ERROR: %s failed: %s (%s:%d)\n", #expr, gpu::error_text(e_).c_str(), \
+                   __FILE__, __LINE__);                                                            \
+      std::exit(1);                                                                                \
+    }                                                                                              \
+  } while (0)
+
+// Non-zero values in +-[0.25, 2): a hash of the index, so every set and every element differ.
+template <DType kD>
+__global__ void fill_random(typename DTypeTraits<kD>::Storage* p, std::int64_t n, std::uint64_t seed) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    std::uint64_t h = (static_cast<std::uint64_t>(i) + seed) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 32;
+    const float mag = 0.25f + static_cast<float>(h & 0xffffff) * (1.75f / 16777216.f);
+    p[i] = DTypeTraits<kD>::from_f32((h >> 40) & 1 ? -mag : mag);
+  }
+}
+
+void fill(DType t, void* p, std::int64_t n, std::uint64_t seed) {
+  const dim3 grid(1024), block(256);
+  switch (t) {
+    case DType::kF32: hipLaunchKernelGGL(fill_random<DType::kF32>, grid, block, 0, nullptr, static_cast<float*>(p), n, seed); break;
+    case DType::kF16: hipLaunchKernelGGL(fill_random<DType::kF16>, grid, block, 0, nullptr, static_cast<std::uint16_t*>(p), n, seed); break;
+    case DType::kBF16: hipLaunchKernelGGL(fill_random<DType::kBF16>, grid, block, 0, nullptr, static_cast<std::uint16_t*>(p), n, seed); break;
+  }
+  SG_CHECK(hipGetLastError());
+}
+
+struct BenchCase {
+  std::string name;
+  Op op = Op::kRmsNorm;
+  bool post = false;
+  Layout x;
+  std::int64_t x_storage = 0;  // elements of x's storage (the whole packed QKV projection for slices)
+};
+
+// One input/output set on the device.
+struct Set {
+  NormCall call;
+  std::vector<void*> owned;
+};
+
+void* device_alloc(std::size_t bytes, Set& s) {
+  void* p = nullptr;
+  SG_CHECK(hipMalloc(&p, std::max<std::size_t>(bytes, 16)));
+  s.owned.push_back(p);
+  return p;
+}
+
+Set make_set(const BenchCase& bc, DType t, std::uint64_t seed) {
+  Set s;
+  const int es = dtype_size(t);
+  const std::int64_t hidden = bc.x.shape[bc.x.rank - 1];
+  const std::int64_t n = *numel(bc.x);
+  Layout dense = bc.x;
+  dense.offset = 0;
+  for (int k = dense.rank - 1, st = 1; k >= 0; --k) {
+    dense.stride[k] = st;
+    st *= static_cast<int>(dense.shape[k]);
+  }
+  NormCall& c = s.call;
+  c.op = bc.op;
+  c.eps = 1e-6f;
+  auto operand = [&](OperandId id, const Layout& l, std::int64_t elems, bool input) {
+    void* p = device_alloc(static_cast<std::size_t>(elems) * es, s);
+    if (input) fill(t, p, elems, seed * 16 + static_cast<std::uint64_t>(id));
+    c[id] = {true, p, t, l, elems};
+  };
+  operand(OperandId::kX, bc.x, bc.x_storage, true);
+  Layout w;
+  w.rank = 1;
+  w.shape[0] = hidden;
+  w.stride[0] = 1;
+  operand(OperandId::kWeight, w, hidden, true);
+  operand(OperandId::kOut, dense, n, false);
+  if (bc.op == Op::kFusedAddRmsNorm) {
+    operand(OperandId::kResidual, dense, n, true);
+    operand(OperandId::kResidualOut, dense, n, false);
+    if (bc.post) operand(OperandId::kPostResidualAddition, dense, n, true);
+  }
+  return s;
+}
+
+// Bytes the work must move: each input element read once, each output written once.
+double bytes_moved(const BenchCase& bc, DType t) {
+  const double n = static_cast<double>(*numel(bc.x)), es = dtype_size(t);
+  const double hidden = static_cast<double>(bc.x.shape[bc.x.rank - 1]);
+  double b = 2 * n * es + hidden * es;  // x in, out out, weight in
+  if (bc.op == Op::kFusedAddRmsNorm) b += (bc.post ? 3 : 2) * n * es;  // residual in, residual_out out, post in
+  return b;
+}
+
+// Median milliseconds per call of f(set) over `batches` batches of `reps` calls, rotating through sets.
+template <class F>
+double median_ms(int nsets, F&& f, int batches = 30, int reps = 10) {
+  hipEvent_t a, b;
+  SG_CHECK(hipEventCreate(&a));
+  SG_CHECK(hipEventCreate(&b));
+  int next = 0;
+  for (int i = 0; i < 3 * nsets + 10; ++i) f(next++ % nsets);  // warm-up: module load, first touch, clocks
+  SG_CHECK(hipDeviceSynchronize());
+  std::vector<double> ms;
+  for (int k = 0; k < batches; ++k) {
+    SG_CHECK(hipEventRecord(a, nullptr));
+    for (int r = 0; r < reps; ++r) f(next++ % nsets);
+    SG_CHECK(hipEventRecord(b, nullptr));
+    SG_CHECK(hipEventSynchronize(b));
+    float t = 0;
+    SG_CHECK(hipEventElapsedTime(&t, a, b));
+    ms.push_back(t / reps);
+  }
+  SG_CHECK(hipEventDestroy(a));
+  SG_CHECK(hipEventDestroy(b));
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+// The GPU's bytes of out (and residual_out) against the CPU backend's run of the same plan on host copies.
+bool matches_cpu(const Set& s, DType t) {
+  NormCall host = s.call;
+  std::vector<std::vector<std::byte>> mem;
+  for (OperandId id : kAllOperands) {
+    if (!s.call[id].present) continue;
+    const std::size_t bytes = static_cast<std::size_t>(s.call[id].storage_elems) * dtype_size(t);
+    mem.emplace_back(bytes + 16);
+    // 16-byte aligned host copies: the same vector decision as the device buffers (cudaMalloc is 256-aligned).
+    auto* p = reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(mem.back().data()) + 15) / 16 * 16);
+    SG_CHECK(hipMemcpy(p, s.call[id].data, bytes, hipMemcpyDeviceToHost));
+    host[id].data = p;
+  }
+  // Reset the outputs the CPU writes, so equal bytes mean the CPU computed them too.
+  for (OperandId id : {OperandId::kOut, OperandId::kResidualOut}) {
+    if (host[id].present) std::memset(host[id].data, 0x5a, static_cast<std::size_t>(host[id].storage_elems) * dtype_size(t));
+  }
+  const PlanResult pr = plan(host);
+  CpuRunOptions o;
+  o.check_accesses = false;  // speed: the props and tests check accesses
+  (void)run_cpu(pr.plan, storage_sizes(host), o);
+  for (OperandId id : {OperandId::kOut, OperandId::kResidualOut}) {
+    if (!host[id].present) continue;
+    const std::size_t bytes = static_cast<std::size_t>(host[id].storage_elems) * dtype_size(t);
+    std::vector<std::byte> dev(bytes);
+    SG_CHECK(hipMemcpy(dev.data(), s.call[id].data, bytes, hipMemcpyDeviceToHost));
+    if (std::memcmp(dev.data(), host[id].data, bytes) != 0) return false;
+  }
+  return true;
+}
+
+std::vector<BenchCase> cases(bool quick) {
+  std::vector<BenchCase> v;
+  auto add = [&](std::string name, Op op, bool post, Layout x, std::int64_t storage) {
+    v.push_back({std::move(name), op, post, x, storage});
+  };
+  const std::vector<std::int64_t> tokens = quick ? std::vector<std::int64_t>{16384} : std::vector<std::int64_t>{2048, 16384};
+  for (std::int64_t t : tokens) {
+    for (std::int64_t h : {4096, 8192}) {
+      add("contiguous " + std::to_string(t) + "x" + std::to_string(h), Op::kRmsNorm, false,
+          *make_layout({t, h}, {h, 1}), t * h);
+    }
+  }
+  for (std::int64_t t : tokens) {  // packed QKV, 32 q heads and 8 kv heads of 128: pitch (32 + 2 * 8) * 128
+    add("qkv Q slice " + std::to_string(t) + "x32x128", Op::kRmsNorm, false,
+        *make_layout({t, 32, 128}, {6144, 128, 1}), t * 6144);
+    add("qkv K slice " + std::to_string(t) + "x8x128", Op::kRmsNorm, false,
+        *make_layout({t, 8, 128}, {6144, 128, 1}, 4096), t * 6144);
+  }
+  add("row-padded 16384x4096 pitch 5120", Op::kRmsNorm, false, *make_layout({16384, 4096}, {5120, 1}), 16384 * 5120);
+  for (std::int64_t t : tokens) {
+    add("fused add " + std::to_string(t) + "x4096", Op::kFusedAddRmsNorm, false, *make_layout({t, 4096}, {4096, 1}), t * 4096);
+    add("fused add+post " + std::to_string(t) + "x4096", Op::kFusedAddRmsNorm, true, *make_layout({t, 4096}, {4096, 1}),
+        t * 4096);
+  }
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string csv_path;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--csv" && i + 1 < argc) {
+      csv_path = argv[++i];
+    } else if (a == "--quick") {
+      quick = true;
+    } else {
+      std::fprintf(stderr, "ERROR: unknown argument %s\nusage: gpu_bench [--csv FILE] [--quick]\n", a.c_str());
+      return 2;
+    }
+  }
+  int count = 0;
+  if (hipGetDeviceCount(&count) != hipSuccess || count == 0) {
+    std::printf("GPU benchmark skipped: no device\n");
+    return 0;
+  }
+  hipDeviceProp_t prop;
+  SG_CHECK(hipGetDeviceProperties(&prop, 0));
+  const double l2 = static_cast<double>(prop.l2CacheSize);
+  std::printf("device: %s, %d multiprocessors, L2 %.0f MB\n", prop.name, prop.multiProcessorCount, l2 / 1e6);
+
+  // Copy ceiling: a 1 GiB device-to-device copy, bytes read plus bytes written.
+  const std::size_t copy_bytes = std::size_t{1} << 30;
+  void *src = nullptr, *dst = nullptr;
+  SG_CHECK(hipMalloc(&src, copy_bytes));
+  SG_CHECK(hipMalloc(&dst, copy_bytes));
+  SG_CHECK(hipMemset(src, 0x3c, copy_bytes));
+  const double copy_ms = median_ms(1, [&](int) { SG_CHECK(hipMemcpyAsync(dst, src, copy_bytes, hipMemcpyDeviceToDevice, nullptr)); }, 10, 3);
+  const double copy_gbs = 2.0 * copy_bytes / (copy_ms * 1e-3) / 1e9;
+  SG_CHECK(hipFree(src));
+  SG_CHECK(hipFree(dst));
+  std::printf("copy ceiling: %.0f GB/s (1 GiB device-to-device, read + write)\n", copy_gbs);
+
+  FILE* csv = csv_path.empty() ? nullptr : std::fopen(csv_path.c_str(), "w");
+  if (!csv_path.empty() && csv == nullptr) {
+    std::fprintf(stderr, "ERROR: cannot write %s\n", csv_path.c_str());
+    return 1;
+  }
+  if (csv) std::fprintf(csv, "case,dtype,us,bytes,gbs,copy_gbs,of_copy,plan,cpu_match\n");
+  std::printf("%-34s %-5s %9s %9s %8s %7s  %s\n", "case", "dtype", "us", "MB", "GB/s", "of copy", "plan");
+  int failures = 0;
+  for (const BenchCase& bc : cases(quick)) {
+    for (DType t : {DType::kBF16, DType::kF16, DType::kF32}) {
+      const double need = bytes_moved(bc, t);
+      // Enough sets that one round of them is over 3x the L2: every call reads its inputs from memory.
+      const int nsets = std::max(2, std::min(24, static_cast<int>(3 * l2 / need) + 1));
+      std::vector<Set> sets;
+      for (int k = 0; k < nsets; ++k) sets.push_back(make_set(bc, t, static_cast<std::uint64_t>(k) + 1));
+      std::vector<Plan> plans;
+      for (const Set& s : sets) {
+        const PlanResult pr = plan(s.call);
+        if (!pr.ok()) {
+          std::fprintf(stderr, "ERROR: %s rejected: %s\n", bc.name.c_str(), describe_rejection(s.call, pr).c_str());
+          return 1;
+        }
+        plans.push_back(pr.plan);
+      }
+      const double ms = median_ms(nsets, [&](int k) {
+        const int e = gpu::launch_norm(plans[static_cast<std::size_t>(k)], nullptr, nullptr);
+        if (e != 0) {
+          std::fprintf(stderr, "ERROR: launch failed: %s\n", gpu::error_text(e).c_str());
+          std::exit(1);
+        }
+      });
+      SG_CHECK(hipDeviceSynchronize());
+      const bool small = *numel(bc.x) <= 2048 * 8192;
+      const bool match = small ? matches_cpu(sets[0], t) : true;
+      if (!match) ++failures;
+      const double gbs = need / (ms * 1e-3) / 1e9;
+      const std::string p = describe_plan(plans[0]);
+      std::printf("%-34s %-5s %9.1f %9.1f %8.0f %6.1f%%  %s%s\n", bc.name.c_str(), std::string(to_string(t)).c_str(),
+                  ms * 1e3, need / 1e6, gbs, 100 * gbs / copy_gbs, p.c_str(),
+                  small ? (match ? " [GPU==CPU]" : " [GPU!=CPU]") : "");
+      if (csv) {
+        std::fprintf(csv, "%s,%s,%.3f,%.0f,%.1f,%.1f,%.4f,%s,%s\n", bc.name.c_str(), std::string(to_string(t)).c_str(),
+                     ms * 1e3, need, gbs, copy_gbs, gbs / copy_gbs, p.c_str(), small ? (match ? "yes" : "NO") : "not checked");
+      }
+      for (Set& s : sets) {
+        for (void* q : s.owned) SG_CHECK(hipFree(q));
+      }
+    }
+  }
+  if (csv) std::fclose(csv);
+  if (failures) std::printf("ERROR: %d case(s) where the GPU's bytes differ from the CPU backend's\n", failures);
+  return failures ? 1 : 0;
+}

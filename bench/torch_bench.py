@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""PyTorch's time for the same work as bench/gpu_bench, on the same device in the same run, merged with
+gpu_bench's CSV into the table of docs/performance.md.
+
+    python3 bench/torch_bench.py --ours ours.csv [--quick] [--markdown table.md]
+
+Same layouts, same rotation rule (enough input sets to exceed 3x L2), CUDA events, warm-up, median of batches.
+RMSNorm is torch.nn.functional.rms_norm on the strided view itself (zero-copy, as a caller would pass it);
+fused add is what an eager model does: s = x + residual (+ post); out = rms_norm(s) (s is residual_out).
+"""
+import argparse
+import csv
+import statistics
+import sys
+
+import torch
+import torch.nn.functional as F
+
+DTYPES = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
+
+
+def cases(quick):
+    tokens = [16384] if quick else [2048, 16384]
+    out = []
+    for t in tokens:
+        for h in (4096, 8192):
+            out.append((f"contiguous {t}x{h}", "rms", False, (t, h), (h, 1), 0, t * h))
+    for t in tokens:
+        out.append((f"qkv Q slice {t}x32x128", "rms", False, (t, 32, 128), (6144, 128, 1), 0, t * 6144))
+        out.append((f"qkv K slice {t}x8x128", "rms", False, (t, 8, 128), (6144, 128, 1), 4096, t * 6144))
+    out.append(("row-padded 16384x4096 pitch 5120", "rms", False, (16384, 4096), (5120, 1), 0, 16384 * 5120))
+    for t in tokens:
+        out.append((f"fused add {t}x4096", "fused", False, (t, 4096), (4096, 1), 0, t * 4096))
+        out.append((f"fused add+post {t}x4096", "fused", True, (t, 4096), (4096, 1), 0, t * 4096))
+    return out
+
+
+def median_ms(fn, nsets, batches=30, reps=10):
+    for i in range(3 * nsets + 10):
+        fn(i % nsets)
+    torch.cuda.synchronize()
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times, nxt = [], 0
+    for _ in range(batches):
+        a.record()
+        for _ in range(reps):
+            fn(nxt % nsets)
+            nxt += 1
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b) / reps)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ours", required=True, help="CSV written by gpu_bench --csv")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--markdown", help="also write the merged table here")
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        print("PyTorch benchmark skipped: no device")
+        return 0
+    ours = {(r["case"], r["dtype"]): r for r in csv.DictReader(open(args.ours))}
+    props = torch.cuda.get_device_properties(0)
+    l2 = props.L2_cache_size
+    dev = torch.device("cuda")
+
+    n = 1 << 29  # 1 GiB of bytes: torch's own device-to-device copy, for comparison with gpu_bench's ceiling
+    src = torch.empty(n, dtype=torch.uint8, device=dev).fill_(60)
+    dst = torch.empty_like(src)
+    copy_ms = median_ms(lambda i: dst.copy_(src), 1, batches=10, reps=3)
+    del src, dst
+    print(f"torch {torch.__version__}, {props.name}; torch copy: {2 * n / (copy_ms * 1e-3) / 1e9:.0f} GB/s")
+
+    rows = []
+    for name, op, post, shape, stride, offset, storage in cases(args.quick):
+        for dn, dt in DTYPES.items():
+            numel, hidden = 1, shape[-1]
+            for s in shape:
+                numel *= s
+            es = torch.tensor([], dtype=dt).element_size()
+            need = (2 * numel + hidden + ((3 if post else 2) * numel if op == "fused" else 0)) * es
+            nsets = max(2, min(24, int(3 * l2 / need) + 1))
+            sets = []
+            for _ in range(nsets):
+                base = (torch.rand(storage, device=dev) * 1.75 + 0.25) * (torch.randint(0, 2, (storage,), device=dev) * 2 - 1)
+                x = torch.as_strided(base.to(dt), shape, stride, offset)
+                w = (torch.rand(hidden, device=dev) + 0.5).to(dt)
+                res = torch.randn(shape, device=dev).to(dt) if op == "fused" else None
+                p = torch.randn(shape, device=dev).to(dt) if post else None
+                sets.append((x, w, res, p))
+            if op == "rms":
+                fn = lambda i: F.rms_norm(sets[i][0], (hidden,), sets[i][1], 1e-6)
+            elif post:
+                fn = lambda i: F.rms_norm(sets[i][0] + (sets[i][2] + sets[i][3]), (hidden,), sets[i][1], 1e-6)
+            else:
+                fn = lambda i: F.rms_norm(sets[i][0] + sets[i][2], (hidden,), sets[i][1], 1e-6)
+            ms = median_ms(fn, nsets)
+            o = ours.get((name, dn))
+            if o is None:
+                print(f"ERROR: {name} {dn} missing from {args.ours}", file=sys.stderr)
+                return 1
+            ours_us, torch_us = float(o["us"]), ms * 1e3
+            rows.append((name, dn, ours_us, float(o["gbs"]), 100 * float(o["of_copy"]), torch_us,
+                         need / (ms * 1e-3) / 1e9, torch_us / ours_us, o["cpu_match"]))
+            del sets
+            torch.cuda.empty_cache()
+
+    lines = ["| case | dtype | ours us | ours GB/s | % of copy | torch us | torch GB/s | torch/ours | GPU==CPU |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in rows:
+        lines.append(f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[3]:.0f} | {r[4]:.1f}% | {r[5]:.1f} | {r[6]:.0f} | {r[7]:.2f}x | {r[8]} |")
+    table = "\n".join(lines)
+    if args.markdown:
+        open(args.markdown, "w").write(table + "\n")
+    print(table)
+    slower = [r for r in rows if r[7] < 1.0]
+    print(f"cases slower than PyTorch: {len(slower)}" + "".join(f"\n  {r[0]} {r[1]}: {r[7]:.2f}x" for r in slower))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

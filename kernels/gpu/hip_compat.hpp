@@ -1,0 +1,143 @@
+// HIP names on both vendors: <hip/hip_runtime.h> under hipcc; under nvcc, the few HIP names strideguard uses,
+// mapped onto the CUDA runtime and driver APIs (Debian's HIP 5.2 NVIDIA headers do not compile against CUDA 13).
+//
+// Everything in kernels/gpu/ is written against the HIP spelling; this header is the only place that knows CUDA.
+// It maps exactly what the code uses, nothing speculative: add a name here when the code starts using it.
+#pragma once
+
+#if defined(__HIPCC__) || defined(__HIP_PLATFORM_AMD__)
+
+#include <hip/hip_runtime.h>
+
+#define SG_GPU_PLATFORM "hip"
+// HIP passes kernel arguments in the kernarg segment already: a reference to a parameter costs nothing.
+#define SG_GRID_CONSTANT
+
+// Width-limited butterfly exchange within groups of `width` lanes (AMD wavefronts are 64 lanes; 32-lane groups
+// are what the reduction order in kernels/norm_kernel.hpp is stated in).
+__device__ inline float sg_shfl_xor(float v, int lane_mask, int width) { return __shfl_xor(v, lane_mask, width); }
+
+#elif defined(__CUDACC__)
+
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#define SG_GPU_PLATFORM "cuda"
+// Without __grid_constant__, taking a reference to a by-value kernel parameter (the kernel hands `const
+// KernelArgs&` to the per-thread code) copies the ~900-byte argument block to every thread's stack.
+#define SG_GRID_CONSTANT __grid_constant__
+
+// CUDA removed the mask-less shuffles on sm_70+; every lane of the warp takes part in ours (the kernel never
+// exits a lane early), so the full mask is exact.
+__device__ inline float sg_shfl_xor(float v, int lane_mask, int width) {
+  return __shfl_xor_sync(0xffffffffu, v, lane_mask, width);
+}
+
+// --- runtime API: same shapes, CUDA names ---------------------------------------------------------------------
+using hipError_t = cudaError_t;
+using hipStream_t = cudaStream_t;
+using hipEvent_t = cudaEvent_t;
+using hipDeviceProp_t = cudaDeviceProp;
+inline constexpr hipError_t hipSuccess = cudaSuccess;
+inline constexpr hipError_t hipErrorIllegalAddress = cudaErrorIllegalAddress;
+inline constexpr hipError_t hipErrorNoDevice = cudaErrorNoDevice;
+inline constexpr cudaMemcpyKind hipMemcpyHostToDevice = cudaMemcpyHostToDevice;
+inline constexpr cudaMemcpyKind hipMemcpyDeviceToHost = cudaMemcpyDeviceToHost;
+inline constexpr cudaMemcpyKind hipMemcpyDeviceToDevice = cudaMemcpyDeviceToDevice;
+
+#define hipGetErrorString cudaGetErrorString
+#define hipGetErrorName cudaGetErrorName
+#define hipGetLastError cudaGetLastError
+#define hipPeekAtLastError cudaPeekAtLastError
+#define hipGetDeviceCount cudaGetDeviceCount
+#define hipSetDevice cudaSetDevice
+#define hipGetDeviceProperties cudaGetDeviceProperties
+#define hipDeviceSynchronize cudaDeviceSynchronize
+#define hipStreamSynchronize cudaStreamSynchronize
+#define hipMalloc cudaMalloc
+#define hipFree cudaFree
+#define hipMemcpy cudaMemcpy
+#define hipMemcpyAsync cudaMemcpyAsync
+#define hipMemset cudaMemset
+#define hipMemsetAsync cudaMemsetAsync
+#define hipEventCreate cudaEventCreate
+#define hipEventDestroy cudaEventDestroy
+#define hipEventRecord cudaEventRecord
+#define hipEventSynchronize cudaEventSynchronize
+#define hipEventElapsedTime cudaEventElapsedTime
+#define hipDriverGetVersion cudaDriverGetVersion
+#define hipRuntimeGetVersion cudaRuntimeGetVersion
+
+// hipLaunchKernelGGL(kernel, grid, block, shared_bytes, stream, args...): the HIP launch spelling.
+#define hipLaunchKernelGGL(kernel, grid, block, shared_bytes, stream, ...) \
+  kernel<<<(grid), (block), (shared_bytes), (stream)>>>(__VA_ARGS__)
+
+// --- virtual memory management: HIP's runtime-level names over the CUDA driver API ------------------------------
+// The driver functions are looked up through the runtime (cudaGetDriverEntryPointByVersion) instead of linking
+// libcuda: a binary that links libcuda.so.1 does not even load on a machine without the NVIDIA driver, and the GPU
+// tests must start there to say "GPU tests skipped: no device". CUresult and cudaError_t share their numeric codes
+// for every error these calls return (out of memory, invalid value, not supported), so hipGetErrorString() of the
+// converted code names the right error.
+using hipMemGenericAllocationHandle_t = CUmemGenericAllocationHandle;
+using hipMemAllocationProp = CUmemAllocationProp;
+using hipMemAccessDesc = CUmemAccessDesc;
+inline constexpr CUmemAllocationType hipMemAllocationTypePinned = CU_MEM_ALLOCATION_TYPE_PINNED;
+inline constexpr CUmemLocationType hipMemLocationTypeDevice = CU_MEM_LOCATION_TYPE_DEVICE;
+inline constexpr CUmemAccess_flags hipMemAccessFlagsProtReadWrite = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+inline constexpr CUmemAllocationGranularity_flags hipMemAllocationGranularityMinimum = CU_MEM_ALLOC_GRANULARITY_MINIMUM;
+
+// The driver entry point `name` with the ABI of CUDA 12.0 (these calls have not changed since 10.2); nullptr when
+// the driver lacks it.
+template <class Fn>
+inline Fn sg_driver_entry(const char* name) {
+  void* p = nullptr;
+  cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+  if (cudaGetDriverEntryPointByVersion(name, &p, 12000, cudaEnableDefault, &found) != cudaSuccess ||
+      found != cudaDriverEntryPointSuccess) {
+    return nullptr;
+  }
+  return reinterpret_cast<Fn>(p);
+}
+
+// Calls driver function `name` (looked up once) and converts its CUresult; a missing entry point reads as
+// "not supported".
+#define SG_DRIVER_CALL(name, ...)                                                   \
+  [&]() -> hipError_t {                                                             \
+    static const auto fn = sg_driver_entry<decltype(&::name)>(#name);               \
+    if (fn == nullptr) return cudaErrorNotSupported;                                \
+    return static_cast<hipError_t>(fn(__VA_ARGS__));                                \
+  }()
+
+inline hipError_t hipMemGetAllocationGranularity(std::size_t* granularity, const hipMemAllocationProp* prop,
+                                                 CUmemAllocationGranularity_flags option) {
+  return SG_DRIVER_CALL(cuMemGetAllocationGranularity, granularity, prop, option);
+}
+inline hipError_t hipMemAddressReserve(void** ptr, std::size_t size, std::size_t alignment, void* addr,
+                                       unsigned long long flags) {
+  CUdeviceptr p = 0;
+  const hipError_t r = SG_DRIVER_CALL(cuMemAddressReserve, &p, size, alignment, reinterpret_cast<CUdeviceptr>(addr), flags);
+  *ptr = reinterpret_cast<void*>(p);
+  return r;
+}
+inline hipError_t hipMemAddressFree(void* ptr, std::size_t size) {
+  return SG_DRIVER_CALL(cuMemAddressFree, reinterpret_cast<CUdeviceptr>(ptr), size);
+}
+inline hipError_t hipMemCreate(hipMemGenericAllocationHandle_t* handle, std::size_t size,
+                               const hipMemAllocationProp* prop, unsigned long long flags) {
+  return SG_DRIVER_CALL(cuMemCreate, handle, size, prop, flags);
+}
+inline hipError_t hipMemRelease(hipMemGenericAllocationHandle_t handle) { return SG_DRIVER_CALL(cuMemRelease, handle); }
+inline hipError_t hipMemMap(void* ptr, std::size_t size, std::size_t offset, hipMemGenericAllocationHandle_t handle,
+                            unsigned long long flags) {
+  return SG_DRIVER_CALL(cuMemMap, reinterpret_cast<CUdeviceptr>(ptr), size, offset, handle, flags);
+}
+inline hipError_t hipMemUnmap(void* ptr, std::size_t size) {
+  return SG_DRIVER_CALL(cuMemUnmap, reinterpret_cast<CUdeviceptr>(ptr), size);
+}
+inline hipError_t hipMemSetAccess(void* ptr, std::size_t size, const hipMemAccessDesc* desc, std::size_t count) {
+  return SG_DRIVER_CALL(cuMemSetAccess, reinterpret_cast<CUdeviceptr>(ptr), size, desc, count);
+}
+
+#else
+#error "kernels/gpu/hip_compat.hpp is for device compilers only (hipcc, or nvcc -x cu)"
+#endif

@@ -1,0 +1,26 @@
+// Host-side entry to the GPU kernel (kernels/gpu/norm_gpu.hip): launch a Plan on a stream. Plain C++: no HIP or
+// CUDA type leaks into the callers (the runner, the benchmark), so they compile with any host compiler.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "kernels/plan.hpp"
+
+namespace strideguard::gpu {
+
+// Blocks the launch uses for plan p: the row groups, capped (the kernel walks row groups grid-stride, exactly as
+// kernels/cpu_backend.cpp's emulate_grid does, so any grid size gives the same bits). 0 when nothing runs.
+std::int64_t launch_blocks(const Plan& p);
+
+// Launches p's kernel on `stream` (a hipStream_t / cudaStream_t; nullptr is the default stream). When blocks_ran
+// is a device pointer, every block adds 1 to it, so the caller can prove the kernel ran (a launch that silently
+// does nothing, e.g. a runtime that failed to initialise, must fail a run). Returns hipSuccess (0) or the launch's
+// hipError_t, as an int; the launch is asynchronous, errors inside the kernel show at the next synchronisation.
+// @pre p came from plan() for operands that live in device memory.
+int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran);
+
+// The runtime's name and text for an error code from launch_norm or any call in kernels/gpu/.
+std::string error_text(int hip_error);
+
+}  // namespace strideguard::gpu
