@@ -239,7 +239,9 @@ std::string describe_plan(const Plan& p) {
   const KernelArgs& a = p.args;
   std::string s = "policy=";
   s += to_string(p.policy);
-  s += a.lanes == a.threads_per_block ? " variant=block-per-row" : " variant=subwarp-per-row";
+  s += a.lanes == a.threads_per_block ? " variant=block-per-row"
+       : a.lanes <= kReduceGroup      ? " variant=subwarp-per-row"
+                                      : " variant=multi-warp-rows";  // 32 < lanes < threads: several rows a block
   s += " lanes=" + std::to_string(a.lanes) + " threads=" + std::to_string(a.threads_per_block);
   s += p.vector ? " access=vector16" : " access=scalar";
   s += " rows=" + std::to_string(a.rows) + " hidden=" + std::to_string(a.hidden);
