@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "harness/oracle.hpp"
 #include "reference/reference.hpp"
 
@@ -62,6 +64,42 @@ TEST(Recipe, SweepIsValidAndMutationsAreJudgedAlike) {
     rejected += vb.kind == VerdictKind::kRejected;
   }
   EXPECT_GT(rejected, 2500);  // almost every mutation does break a rule
+}
+
+// The .case form is lossless for every generated Case, valid or invalid (eps NaN, negative sizes, 2^62 strides):
+// print(parse(text)) == text and parse(print(c)) == c.
+TEST(Recipe, EveryGeneratedCaseRoundTripsThroughItsText) {
+  for (int i = 0; i < 20000; ++i) {
+    Recipe r;
+    r.op = i % 2;
+    r.dtype = (i / 2) % 3;
+    r.x_family = (i / 6) % static_cast<int>(XFamily::kCount);
+    r.hidden = (i / 3) % 15;
+    r.variant = (i / 5) % 18;
+    r.weight = (i / 7) % 3;
+    r.residual = (i / 11) % 6;
+    r.post = (i / 13) % 4;
+    r.out = (i / 17) % 6;
+    r.residual_out = (i / 19) % 4;
+    r.misalign = i % 16;
+    r.misalign_other = (i * 7) % 80;
+    r.placement = (i * 13) % 512;
+    r.eps = i % 5;
+    r.plain = (i / 23) % 5;
+    r.invalid = (i / 29) % static_cast<int>(Invalid::kCount);
+    r.seed = static_cast<std::uint64_t>(i) * 0x9e3779b97f4a7c15ull;
+    BuildOptions o;
+    o.max_elems = 512;
+    o.policy = kAllPolicies[i % 7];
+    const Case c = build_case(r, o);
+    const std::string text = print_case(c);
+    const ParseResult p = parse_case(text);
+    ASSERT_TRUE(p.value) << text << describe(p.error);
+    ASSERT_EQ(print_case(*p.value), text);
+    if (!std::isnan(c.eps)) {
+      ASSERT_EQ(*p.value, c) << text;  // (NaN != NaN, so a NaN eps compares by its printed form above)
+    }
+  }
 }
 
 TEST(Recipe, ClassifyNamesTheBugClasses) {
