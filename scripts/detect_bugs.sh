@@ -26,6 +26,12 @@ expected() {
 }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
+# Fuzz part: fuzz/detect_bug_models.sh (one row per policy and seed), run once and aggregated per policy below.
+if [ -x "$FUZZ" ]; then
+  fuzz/detect_bug_models.sh -b "$(dirname "$(dirname "$FUZZ")")" -n "$FUZZ_SEEDS" -t "$FUZZ_SECONDS" \
+    | grep -E '^[a-z0-9-]+ +[0-9]+ ' > "$work/fuzz_rows" || true
+fi
+
 printf '| %-13s | %-8s | %-13s | %-15s | %-12s | %-16s | %-24s | %-6s | %-11s | %-9s |\n' policy detected "tests med/max" "wall s med/max" "class" "kind (seed 1)" "shrunk (seed 1)" "shape" "fuzz found" "fuzz s med"
 printf '|%s|\n' "---------------|----------|---------------|-----------------|--------------|------------------|--------------------------|--------|-------------|-----------"
 for policy in guarded aiter-2d sglang-23974 vllm-26192 lightllm-1467 trtllm-14810 vllm-align; do
@@ -44,27 +50,15 @@ for policy in guarded aiter-2d sglang-23974 vllm-26192 lightllm-1467 trtllm-1481
   kind=$(echo "$first" | field kind)
   shrunk=""
   [ -n "$first" ] && shrunk="rank $(echo "$first" | field rank), numel $(echo "$first" | field numel), res $(echo "$first" | field residual)"
-  fuzz_found=0; execs=""; fsecs=""
-  if [ -x "$FUZZ" ]; then
-    : > "$work/fz"
-    for seed in $(seq 1 "$FUZZ_SEEDS"); do
-      corpus="$work/corpus-$policy-$seed"; mkdir -p "$corpus"
-      start=$(date +%s.%N)
-      if SG_POLICY=$policy "$FUZZ" -seed="$seed" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
-           -artifact_prefix="$work/" "$corpus" > "$work/fuzz.log" 2>&1; then
-        :
-      else
-        end=$(date +%s.%N)
-        n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz.log" | tail -1)
-        awk -v n="$n" -v a="$start" -v b="$end" 'BEGIN {printf "%s %.1f\n", n, b - a}' >> "$work/fz"
-      fi
-    done
-    fuzz_found=$(wc -l < "$work/fz")
-    execs=$(awk '{print $1}' "$work/fz" | median)
-    fsecs=$(awk '{print $2}' "$work/fz" | median)
-    fuzz_col="$fuzz_found/$FUZZ_SEEDS"
-  else
-    fuzz_col="(not built)"
+  fuzz_col="(not built)"; fsecs=""
+  if [ -s "$work/fuzz_rows" ]; then
+    rows=$(awk -v p="$policy" '$1 == p' "$work/fuzz_rows")
+    if [ -n "$rows" ]; then
+      n=$(echo "$rows" | wc -l)
+      hit=$(echo "$rows" | grep -vc 'NOT DETECTED' || true)
+      fuzz_col="$hit/$n"
+      fsecs=$(echo "$rows" | grep -v 'NOT DETECTED' | awk '{printf "%.1f\n", $3 / 1000}' | median)
+    fi
   fi
   [ "$policy" = guarded ] && shape="-"
   printf '| %-13s | %-8s | %-13s | %-15s | %-12s | %-16s | %-24s | %-6s | %-11s | %-9s |\n' "$policy" "$found/$SEEDS" \
