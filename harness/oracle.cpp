@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
@@ -253,8 +254,11 @@ Verdict run_case(const Case& c, HostArena& arena, const RunOptions& options) {
     return fail(VerdictKind::kBackendUnavailable, "this build has no GPU backend (configure with -DSG_GPU=ON)");
   }
 
-  // 3. Roles of every view element, per storage: bit (1 << operand) set when that operand's view addresses it.
+  // 3. Each operand's storage index for every logical element, computed once (the divisions of index_at are the
+  // oracle's largest cost), and the roles of every view element, per storage: bit (1 << operand) set when that
+  // operand's view addresses it.
   const std::int64_t n = *numel(call[OperandId::kX].layout);
+  std::array<std::vector<std::int64_t>, kNumOperands> where;
   std::vector<RoleMap> roles;
   for (std::size_t s = 0; s < c.storages.size(); ++s) {
     roles.emplace_back(static_cast<std::int64_t>(bufs[s]->bytes) / elem_size[s], bufs[s]->sparse);
@@ -264,20 +268,23 @@ Verdict run_case(const Case& c, HostArena& arena, const RunOptions& options) {
     const TensorArg& t = call[id];
     const std::int64_t cnt = id == OperandId::kWeight ? t.layout.shape[0] : n;
     const int es = dtype_size(t.dtype);
+    std::vector<std::int64_t>& w = where[static_cast<int>(id)];
+    w.resize(static_cast<std::size_t>(cnt));
     for (std::int64_t i = 0; i < cnt; ++i) {
       const std::int64_t e = reference::element_index(t, i);
+      w[static_cast<std::size_t>(i)] = e;
       roles[c[id].storage].add(e, id);
       arena.materialize(*bufs[c[id].storage], static_cast<std::size_t>(e) * es, es);
     }
   }
+  auto element = [&](OperandId id, std::int64_t i) { return where[static_cast<int>(id)][static_cast<std::size_t>(i)]; };
 
   // 4. Fill: written views poisoned, then inputs (in-place inputs overwrite their output's poison).
   for (OperandId id : {OperandId::kOut, OperandId::kResidualOut}) {
     if (!c[id].present) continue;
     const TensorArg& t = call[id];
     for (std::int64_t i = 0; i < n; ++i) {
-      std::memset(static_cast<std::byte*>(t.data) + reference::element_index(t, i) * dtype_size(t.dtype), kPoisonByte,
-                  dtype_size(t.dtype));
+      std::memset(static_cast<std::byte*>(t.data) + element(id, i) * dtype_size(t.dtype), kPoisonByte, dtype_size(t.dtype));
     }
   }
   for (OperandId id : {OperandId::kX, OperandId::kWeight, OperandId::kResidual, OperandId::kPostResidualAddition}) {
@@ -286,7 +293,7 @@ Verdict run_case(const Case& c, HostArena& arena, const RunOptions& options) {
     const std::int64_t cnt = id == OperandId::kWeight ? t.layout.shape[0] : n;
     for (std::int64_t i = 0; i < cnt; ++i) {
       store_from_double(t.dtype, case_value(c.seed, id, t.dtype, i),
-                        static_cast<std::byte*>(t.data) + reference::element_index(t, i) * dtype_size(t.dtype));
+                        static_cast<std::byte*>(t.data) + element(id, i) * dtype_size(t.dtype));
     }
   }
   std::vector<std::vector<std::byte>> snapshot(c.storages.size());
@@ -299,6 +306,7 @@ Verdict run_case(const Case& c, HostArena& arena, const RunOptions& options) {
 
   // 5. Run.
   std::vector<WriteRecord> writes;
+  writes.reserve(static_cast<std::size_t>(2 * n));  // out and residual_out, each element once
   CpuRunResult cpu;
   std::string device_error;
   const auto sizes = storage_sizes(call);
@@ -367,7 +375,7 @@ Verdict run_case(const Case& c, HostArena& arena, const RunOptions& options) {
     if (!c[id].present) continue;
     const TensorArg& t = call[id];
     for (std::int64_t i = 0; i < n; ++i) {
-      const std::int64_t e = reference::element_index(t, i);
+      const std::int64_t e = element(id, i);
       const auto* p = static_cast<const std::byte*>(t.data) + e * dtype_size(dt);
       const double got = load_as_double(dt, p);
       const bool is_out = id == OperandId::kOut;
@@ -404,7 +412,7 @@ Verdict run_case(const Case& c, HostArena& arena, const RunOptions& options) {
       const TensorArg& t = call[id];
       for (std::int64_t i = 0; i < n; ++i) {
         std::uint32_t bits = 0;
-        std::memcpy(&bits, static_cast<const std::byte*>(t.data) + reference::element_index(t, i) * dtype_size(dt),
+        std::memcpy(&bits, static_cast<const std::byte*>(t.data) + element(id, i) * dtype_size(dt),
                     dtype_size(dt));
         dst.push_back(bits);
       }
