@@ -57,7 +57,7 @@ for policy in guarded aiter-2d sglang-23974 vllm-26192 lightllm-1467 trtllm-1481
       n=$(echo "$rows" | wc -l)
       hit=$(echo "$rows" | grep -vc 'NOT DETECTED' || true)
       fuzz_col="$hit/$n"
-      fsecs=$(echo "$rows" | grep -v 'NOT DETECTED' | awk '{printf "%.1f\n", $3 / 1000}' | median)
+      fsecs=$( (echo "$rows" | grep -v 'NOT DETECTED' || true) | awk '{printf "%.1f\n", $3 / 1000}' | median)
     fi
   fi
   [ "$policy" = guarded ] && shape="-"
