@@ -139,6 +139,7 @@ struct RowProgram {
   static constexpr int kChunkWords = 16 / 4;
   struct State {
     std::uint32_t cache[kMaxCachedChunks * kChunkWords];
+    std::uint32_t wcache[kMaxCachedChunks * kChunkWords];  // the weight's cached chunks, loaded in pass 1
     float partial;
   };
   SG_HD static void cache_put(State& st, int k, const S (&xs)[kChunk]) {
@@ -146,6 +147,9 @@ struct RowProgram {
   }
   SG_HD static void cache_get(const State& st, int k, S (&xs)[kChunk]) {
     std::memcpy(xs, &st.cache[k * kChunkWords], sizeof xs);
+  }
+  SG_HD static void wcache_get(const State& st, int k, S (&ws)[kChunk]) {
+    std::memcpy(ws, &st.wcache[k * kChunkWords], sizeof ws);
   }
 
   // Loads the n valid elements of one chunk starting at column col0, as stored.
@@ -258,21 +262,34 @@ struct RowProgram {
     std::int64_t x = 0, residual = 0, post = 0, residual_out = 0;
   };
 
-  // Pass 1 for one chunk: load (fused: add, round to the dtype, store residual_out), accumulate the sum of
-  // squares, leave the values in xs as stored. The caller guarantees col0 < hidden.
+  // Pass 1 for one chunk, split in two so that pass1 can issue every cached chunk's loads before it uses any of
+  // them (a GPU thread then waits for one memory round trip per row, not one per chunk). The arithmetic and its
+  // order are the same either way.
+  //   load: x (fused: residual, post) as stored;
+  //   compute: fused: s = x + round(residual [+ post]), rounded to the dtype, stored to residual_out; then the sum
+  //   of squares; xs left holding the values as stored.
   template <class Mem>
-  SG_HD static void pass1_chunk(const KernelArgs& a, Mem& m, const Pass1Rows& r, std::int64_t col0, int n,
-                                float& sumsq, S (&xs)[kChunk]) {
+  SG_HD static void pass1_load(const KernelArgs& a, Mem& m, const Pass1Rows& r, std::int64_t col0, int n,
+                               S (&xs)[kChunk], S (&rs)[kChunk], S (&ps)[kChunk]) {
     load_raw(m, OperandId::kX, a.x, r.x, col0, a.x.col_stride, n, xs);
     if constexpr (kFused) {
-      float res[kChunk];
-      load_chunk(m, OperandId::kResidual, a.residual, r.residual, col0, a.residual.col_stride, n, res);
-      if (a.has_post) {
-        float p[kChunk];
-        load_chunk(m, OperandId::kPostResidualAddition, a.post, r.post, col0, a.post.col_stride, n, p);
-        for (int j = 0; j < n; ++j) res[j] = round_trip(canonical_nan(add_rn(res[j], p[j])));
+      load_raw(m, OperandId::kResidual, a.residual, r.residual, col0, a.residual.col_stride, n, rs);
+      if (a.has_post) load_raw(m, OperandId::kPostResidualAddition, a.post, r.post, col0, a.post.col_stride, n, ps);
+    }
+  }
+
+  template <class Mem>
+  SG_HD static void pass1_compute(const KernelArgs& a, Mem& m, const Pass1Rows& r, std::int64_t col0, int n,
+                                  float& sumsq, S (&xs)[kChunk], const S (&rs)[kChunk], const S (&ps)[kChunk]) {
+    // A vector chunk is always whole (the planner proved 16-byte accesses in bounds): a constant trip count keeps
+    // the arrays in registers.
+    if constexpr (kVector) n = kChunk;
+    if constexpr (kFused) {
+      for (int j = 0; j < n; ++j) {
+        float res = to_f32(rs[j]);
+        if (a.has_post) res = round_trip(canonical_nan(add_rn(res, to_f32(ps[j]))));
+        xs[j] = from_f32(canonical_nan(add_rn(to_f32(xs[j]), res)));
       }
-      for (int j = 0; j < n; ++j) xs[j] = from_f32(canonical_nan(add_rn(to_f32(xs[j]), res[j])));
       store_raw(m, OperandId::kResidualOut, a.residual_out, r.residual_out, col0, n, xs);
     }
     for (int j = 0; j < n; ++j) {
@@ -281,12 +298,27 @@ struct RowProgram {
     }
   }
 
-  // Chunks are visited in increasing k in both loops below, so the sum of squares adds the same terms in the same
-  // order as one plain loop would. The first kMaxCachedChunks are a separate loop with a compile-time trip count:
-  // unrolled, every st.cache index is a constant and the cache lives in registers, not on the thread's stack.
   template <class Mem>
-  SG_HD static void pass1(const KernelArgs& a, Mem& m, std::int64_t row, int lane, State& st) {
-    float sumsq = 0.f;
+  SG_HD static void pass1_chunk(const KernelArgs& a, Mem& m, const Pass1Rows& r, std::int64_t col0, int n,
+                                float& sumsq, S (&xs)[kChunk]) {
+    S rs[kChunk], ps[kChunk];
+    pass1_load(a, m, r, col0, n, xs, rs, ps);
+    pass1_compute(a, m, r, col0, n, sumsq, xs, rs, ps);
+  }
+
+  // Chunks are visited in increasing k in every loop below, so the sum of squares adds the same terms in the same
+  // order as one plain loop would. The first kMaxCachedChunks are loops with a compile-time trip count: unrolled,
+  // every array index is a constant and the arrays live in registers, not on the thread's stack.
+  //
+  // pass1 = load_weight + load_row + compute_row. The GPU kernel calls the three pieces itself: the weight once
+  // per block (it is the same for every row), and the next row's load_row before this row's reduction barrier,
+  // so that a thread always has a row's loads in flight (software pipelining). Only loads move; the arithmetic
+  // and its order are the same as the CPU backend's plain pass1.
+  struct RowLoads {
+    S x[kMaxCachedChunks][kChunk], r[kMaxCachedChunks][kChunk], p[kMaxCachedChunks][kChunk];
+  };
+
+  SG_HD static Pass1Rows pass1_rows(const KernelArgs& a, std::int64_t row) {
     Pass1Rows r;
     r.x = a.x.rows.row_offset(row);
     if constexpr (kFused) {
@@ -294,16 +326,51 @@ struct RowProgram {
       r.residual_out = a.residual_out.rows.row_offset(row);
       if (a.has_post) r.post = a.post.rows.row_offset(row);
     }
+    return r;
+  }
+
+  // The weight's cached chunks into st.wcache (for pass 2; only when the row cache is on).
+  template <class Mem>
+  SG_HD static void load_weight(const KernelArgs& a, Mem& m, int lane, State& st) {
+    if (!a.cache_rows) return;
     SG_UNROLL
     for (int k = 0; k < kMaxCachedChunks; ++k) {
       const std::int64_t col0 = chunk_col(a, lane, k);
       if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
-      const int n = chunk_len(a, col0);
-      S xs[kChunk];
-      pass1_chunk(a, m, r, col0, n, sumsq, xs);
+      S ws[kChunk] = {};
+      load_raw(m, OperandId::kWeight, a.weight, a.weight.rows.offset, col0, a.weight.col_stride, chunk_len(a, col0),
+               ws);
+      std::memcpy(&st.wcache[k * kChunkWords], ws, sizeof ws);
+    }
+  }
+
+  // Every load of the first kMaxCachedChunks chunks of a row (x, and the fused operands), nothing used yet.
+  template <class Mem>
+  SG_HD static void load_row(const KernelArgs& a, Mem& m, std::int64_t row, int lane, RowLoads& L) {
+    const Pass1Rows r = pass1_rows(a, row);
+    SG_UNROLL
+    for (int k = 0; k < kMaxCachedChunks; ++k) {
+      const std::int64_t col0 = chunk_col(a, lane, k);
+      if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
+      pass1_load(a, m, r, col0, chunk_len(a, col0), L.x[k], L.r[k], L.p[k]);
+    }
+  }
+
+  // The arithmetic of pass 1 on loaded chunks (fused: residual_out stored), the row cache filled, then the chunks
+  // past kMaxCachedChunks (loaded and used one at a time), st.partial set.
+  template <class Mem>
+  SG_HD static void compute_row(const KernelArgs& a, Mem& m, std::int64_t row, int lane, RowLoads& L, State& st) {
+    const Pass1Rows r = pass1_rows(a, row);
+    float sumsq = 0.f;
+    SG_UNROLL
+    for (int k = 0; k < kMaxCachedChunks; ++k) {
+      const std::int64_t col0 = chunk_col(a, lane, k);
+      if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
+      const int n = kVector ? kChunk : chunk_len(a, col0);
+      pass1_compute(a, m, r, col0, n, sumsq, L.x[k], L.r[k], L.p[k]);
       if (a.cache_rows) {
-        for (int j = n; j < kChunk; ++j) xs[j] = S{};
-        cache_put(st, k, xs);
+        for (int j = n; j < kChunk; ++j) L.x[k][j] = S{};
+        cache_put(st, k, L.x[k]);
       }
     }
     for (int k = kMaxCachedChunks; k < a.chunks_per_thread; ++k) {
@@ -313,6 +380,14 @@ struct RowProgram {
       pass1_chunk(a, m, r, col0, chunk_len(a, col0), sumsq, xs);
     }
     st.partial = sumsq;
+  }
+
+  template <class Mem>
+  SG_HD static void pass1(const KernelArgs& a, Mem& m, std::int64_t row, int lane, State& st) {
+    RowLoads L;
+    load_row(a, m, row, lane, L);
+    load_weight(a, m, lane, st);
+    compute_row(a, m, row, lane, L, st);
   }
 
   SG_HD static float inv_rms(const KernelArgs& a, float total) {
@@ -326,6 +401,13 @@ struct RowProgram {
                                 float inv, const float (&v)[kChunk]) {
     float w[kChunk];
     load_chunk(m, OperandId::kWeight, a.weight, a.weight.rows.offset, col0, a.weight.col_stride, n, w);
+    pass2_chunk_w(a, m, out_off, col0, n, inv, v, w);
+  }
+
+  // The same, with the chunk's weight already loaded (converted exactly as load_chunk does).
+  template <class Mem>
+  SG_HD static void pass2_chunk_w(const KernelArgs& a, Mem& m, std::int64_t out_off, std::int64_t col0, int n,
+                                  float inv, const float (&v)[kChunk], const float (&w)[kChunk]) {
     float y[kChunk];
     for (int j = 0; j < kChunk; ++j) y[j] = j < n ? canonical_nan(mul_rn(mul_rn(v[j], inv), w[j])) : 0.f;
     store_chunk(m, OperandId::kOut, a.out, out_off, col0, n, y);
@@ -354,9 +436,12 @@ struct RowProgram {
         if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
         S xs[kChunk];
         cache_get(st, k, xs);
-        float v[kChunk];
+        S ws[kChunk];
+        wcache_get(st, k, ws);
+        float v[kChunk], w[kChunk];
         for (int j = 0; j < kChunk; ++j) v[j] = to_f32(xs[j]);
-        pass2_chunk(a, m, out_off, col0, chunk_len(a, col0), inv, v);
+        for (int j = 0; j < kChunk; ++j) w[j] = to_f32(ws[j]);
+        pass2_chunk_w(a, m, out_off, col0, chunk_len(a, col0), inv, v, w);
       }
       return;
     }
