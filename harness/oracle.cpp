@@ -211,6 +211,40 @@ BoundCase bind_case(const Case& c, HostArena& arena) {
   return b;
 }
 
+ElementIndex prepare_storages(const Case& c, const BoundCase& b, HostArena& arena) {
+  const NormCall& call = b.call;
+  const std::int64_t n = *numel(call[OperandId::kX].layout);
+  ElementIndex where;
+  // Each view element's storage index, computed once (index_at's divisions are the oracle's largest cost).
+  for (OperandId id : kAllOperands) {
+    if (!c[id].present) continue;
+    const TensorArg& t = call[id];
+    const std::int64_t cnt = id == OperandId::kWeight ? t.layout.shape[0] : n;
+    const int es = dtype_size(t.dtype);
+    std::vector<std::int64_t>& w = where[static_cast<int>(id)];
+    w.resize(static_cast<std::size_t>(cnt));
+    for (std::int64_t i = 0; i < cnt; ++i) {
+      w[static_cast<std::size_t>(i)] = reference::element_index(t, i);
+      arena.materialize(*b.buffers[c[id].storage], static_cast<std::size_t>(w[static_cast<std::size_t>(i)]) * es, es);
+    }
+  }
+  for (OperandId id : {OperandId::kOut, OperandId::kResidualOut}) {
+    const TensorArg& t = call[id];
+    for (std::int64_t e : where[static_cast<int>(id)]) {
+      std::memset(static_cast<std::byte*>(t.data) + e * dtype_size(t.dtype), kPoisonByte, dtype_size(t.dtype));
+    }
+  }
+  for (OperandId id : {OperandId::kX, OperandId::kWeight, OperandId::kResidual, OperandId::kPostResidualAddition}) {
+    const TensorArg& t = call[id];
+    const std::vector<std::int64_t>& w = where[static_cast<int>(id)];
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      store_from_double(t.dtype, case_value(c.seed, id, t.dtype, static_cast<std::int64_t>(i)),
+                        static_cast<std::byte*>(t.data) + w[i] * dtype_size(t.dtype));
+    }
+  }
+  return where;
+}
+
 Verdict run_case(const Case& c, HostArena& arena, const RunOptions& options) {
   Verdict v;
   auto fail = [&](VerdictKind k, std::string detail) {
@@ -254,47 +288,17 @@ Verdict run_case(const Case& c, HostArena& arena, const RunOptions& options) {
     return fail(VerdictKind::kBackendUnavailable, "this build has no GPU backend (configure with -DSG_GPU=ON)");
   }
 
-  // 3. Each operand's storage index for every logical element, computed once (the divisions of index_at are the
-  // oracle's largest cost), and the roles of every view element, per storage: bit (1 << operand) set when that
-  // operand's view addresses it.
+  // 3. Storage contents (poisoned outputs, deterministic inputs), and the roles of every view element, per
+  // storage: bit (1 << operand) set when that operand's view addresses it.
   const std::int64_t n = *numel(call[OperandId::kX].layout);
-  std::array<std::vector<std::int64_t>, kNumOperands> where;
+  const ElementIndex where = prepare_storages(c, bound, arena);
+  auto element = [&](OperandId id, std::int64_t i) { return where[static_cast<int>(id)][static_cast<std::size_t>(i)]; };
   std::vector<RoleMap> roles;
   for (std::size_t s = 0; s < c.storages.size(); ++s) {
     roles.emplace_back(static_cast<std::int64_t>(bufs[s]->bytes) / elem_size[s], bufs[s]->sparse);
   }
   for (OperandId id : kAllOperands) {
-    if (!c[id].present) continue;
-    const TensorArg& t = call[id];
-    const std::int64_t cnt = id == OperandId::kWeight ? t.layout.shape[0] : n;
-    const int es = dtype_size(t.dtype);
-    std::vector<std::int64_t>& w = where[static_cast<int>(id)];
-    w.resize(static_cast<std::size_t>(cnt));
-    for (std::int64_t i = 0; i < cnt; ++i) {
-      const std::int64_t e = reference::element_index(t, i);
-      w[static_cast<std::size_t>(i)] = e;
-      roles[c[id].storage].add(e, id);
-      arena.materialize(*bufs[c[id].storage], static_cast<std::size_t>(e) * es, es);
-    }
-  }
-  auto element = [&](OperandId id, std::int64_t i) { return where[static_cast<int>(id)][static_cast<std::size_t>(i)]; };
-
-  // 4. Fill: written views poisoned, then inputs (in-place inputs overwrite their output's poison).
-  for (OperandId id : {OperandId::kOut, OperandId::kResidualOut}) {
-    if (!c[id].present) continue;
-    const TensorArg& t = call[id];
-    for (std::int64_t i = 0; i < n; ++i) {
-      std::memset(static_cast<std::byte*>(t.data) + element(id, i) * dtype_size(t.dtype), kPoisonByte, dtype_size(t.dtype));
-    }
-  }
-  for (OperandId id : {OperandId::kX, OperandId::kWeight, OperandId::kResidual, OperandId::kPostResidualAddition}) {
-    if (!c[id].present) continue;
-    const TensorArg& t = call[id];
-    const std::int64_t cnt = id == OperandId::kWeight ? t.layout.shape[0] : n;
-    for (std::int64_t i = 0; i < cnt; ++i) {
-      store_from_double(t.dtype, case_value(c.seed, id, t.dtype, i),
-                        static_cast<std::byte*>(t.data) + element(id, i) * dtype_size(t.dtype));
-    }
+    for (std::int64_t e : where[static_cast<int>(id)]) roles[c[id].storage].add(e, id);
   }
   std::vector<std::vector<std::byte>> snapshot(c.storages.size());
   for (std::size_t s = 0; s < c.storages.size(); ++s) {

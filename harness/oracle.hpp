@@ -2,8 +2,10 @@
 // happened into one Verdict (pass, or the first failure with its kind and the first offending element).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <vector>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -88,6 +90,14 @@ struct BoundCase {
 };
 inline constexpr std::int64_t kMaxMappedBytes = std::int64_t{1} << 44;
 BoundCase bind_case(const Case& c, HostArena& arena);
+
+// Each operand's storage element for every logical element (x's row-major order; the weight's own order).
+using ElementIndex = std::array<std::vector<std::int64_t>, kNumOperands>;
+
+// The storage contents every backend starts from: materialises the pages of every view element, poisons the
+// written views, then fills the input views with case_value (in-place inputs overwrite their output's poison).
+// @pre every storage of b is mapped. Returns the element indices it computed, for the caller to reuse.
+ElementIndex prepare_storages(const Case& c, const BoundCase& b, HostArena& arena);
 
 // Runs one case end to end. The arena is reused across calls (pooled slots: no mmap per case).
 Verdict run_case(const Case& c, HostArena& arena, const RunOptions& options = {});

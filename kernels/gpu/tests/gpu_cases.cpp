@@ -139,34 +139,8 @@ std::string compare_gpu_cpu(const Case& c, HostArena& arena) {
   }
   const PlanResult pr = plan(call, c.policy);
   if (!pr.ok()) return "";
-  // Fill exactly as run_case does: written views poisoned, then inputs.
-  const std::int64_t n = *numel(call[OperandId::kX].layout);
-  for (OperandId id : kAllOperands) {
-    if (!c[id].present) continue;
-    const TensorArg& t = call[id];
-    const std::int64_t cnt = id == OperandId::kWeight ? t.layout.shape[0] : n;
-    for (std::int64_t i = 0; i < cnt; ++i) {
-      const std::int64_t e = reference::element_index(t, i);
-      arena.materialize(*b.buffers[c[id].storage], static_cast<std::size_t>(e) * dtype_size(t.dtype), dtype_size(t.dtype));
-    }
-  }
-  for (OperandId id : {OperandId::kOut, OperandId::kResidualOut}) {
-    if (!c[id].present) continue;
-    const TensorArg& t = call[id];
-    for (std::int64_t i = 0; i < n; ++i) {
-      std::memset(static_cast<std::byte*>(t.data) + reference::element_index(t, i) * dtype_size(t.dtype), kPoisonByte,
-                  dtype_size(t.dtype));
-    }
-  }
-  for (OperandId id : {OperandId::kX, OperandId::kWeight, OperandId::kResidual, OperandId::kPostResidualAddition}) {
-    if (!c[id].present) continue;
-    const TensorArg& t = call[id];
-    const std::int64_t cnt = id == OperandId::kWeight ? t.layout.shape[0] : n;
-    for (std::int64_t i = 0; i < cnt; ++i) {
-      store_from_double(t.dtype, case_value(c.seed, id, t.dtype, i),
-                        static_cast<std::byte*>(t.data) + reference::element_index(t, i) * dtype_size(t.dtype));
-    }
-  }
+  // The same starting contents as run_case.
+  (void)prepare_storages(c, b, arena);
   auto snapshot = [&] {
     std::vector<std::vector<std::byte>> s(b.buffers.size());
     for (std::size_t k = 0; k < b.buffers.size(); ++k) {
