@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The GPU acceptance and performance run, on the device machine, from binaries packed by bench/pack_device.sh.
-#   bench/device_run.sh DIR [part...]     parts: tests cases props bugs sanitizer bench (default: all)
+#   bench/device_run.sh DIR [part...]     parts: tests cases props bugs sanitizer sanitizer_bugs bench (default: all)
 # Logs go to $OUT (or ./device-logs); every part prints its command and the tail of its output.
 set -uo pipefail
 dir=$(cd "$1" && pwd); shift
-parts=${*:-tests cases props bugs sanitizer bench}
+parts=${*:-tests cases props bugs sanitizer sanitizer_bugs bench}
 logs=${OUT:-$PWD/device-logs}; mkdir -p "$logs"
 export LD_LIBRARY_PATH=$dir/lib:${LD_LIBRARY_PATH:-}
 export PATH=/usr/local/cuda/bin:$PATH
@@ -40,6 +40,20 @@ for part in $parts; do
       # A bug model with unmapped guards: memcheck names the bad access before the guard granule would.
       SG_GPU_MODE=inprocess TAIL=25 step sanitizer_aiter compute-sanitizer --tool memcheck --padding 256 \
         "$dir/props" --backend gpu --policy aiter-2d --seed 1 --tests 50 --stop-on-failure --expect-failure any ;;
+    sanitizer_bugs)
+      # Every bug model's shrunk counterexample, storages placed trailing (flush against an unmapped granule), run
+      # twice: under compute-sanitizer memcheck in-process (it must report errors for the faulting models), and in
+      # the default worker mode (the guard granule must fault it: a DeviceFault verdict).
+      for f in "$dir"/cases/bug-*.case; do
+        t="$logs/$(basename "$f" .case).trailing.case"
+        # vllm-align's fault is the misaligned base itself: a trailing placement would realign it, so it keeps its own.
+        case $f in *vllm-align*) cp "$f" "$t" ;; *) sed 's/place=leading/place=trailing/' "$f" > "$t" ;; esac
+        name=$(basename "$f" .case)
+        SG_GPU_MODE=inprocess TAIL=3 step "memcheck_$name" compute-sanitizer --tool memcheck \
+          "$dir/props" --case "$t" --backend gpu
+        TAIL=4 step "guard_$name" "$dir/props" --case "$t" --backend gpu
+      done
+      status=0 ;;  # the cases are expected to fail; the summary lines are the result
     bench)
       step gpu_bench "$dir/gpu_bench" --csv "$logs/ours.csv"
       TAIL=60 step torch_bench python3 "$dir/torch_bench.py" --ours "$logs/ours.csv" --markdown "$logs/table.md" ;;
