@@ -7,23 +7,14 @@
 #include "harness/case_builder.hpp"
 #include "harness/oracle.hpp"
 #include "kernels/gpu/tests/gpu_cases.hpp"
+#include "kernels/gpu/tests/gpu_fixture.hpp"
 
 namespace strideguard {
 namespace {
 
-class Gpu : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    GpuBackendOptions o;  // worker + guards whatever SG_GPU_MODE says: these tests are about faults
-    registered_ = register_gpu_backend(o, &why_);
-  }
-  void SetUp() override {
-    if (!registered_) GTEST_SKIP() << "GPU tests skipped: no device: " << why_;
-  }
-  static inline bool registered_ = false;
-  static inline std::string why_;
-  HostArena arena_;
-};
+// Worker + guards whatever SG_GPU_MODE says: these tests are about faults.
+GpuBackendOptions worker_options() { return {}; }
+class Gpu : public gpu_tests::GpuFixture<worker_options> {};
 
 TEST_F(Gpu, GeneratedCasesPassOnTheGpu) {
   for (std::int64_t i = 0; i < 300; ++i) {

@@ -8,25 +8,19 @@
 #include "harness/case_builder.hpp"
 #include "harness/oracle.hpp"
 #include "kernels/gpu/tests/gpu_cases.hpp"
+#include "kernels/gpu/tests/gpu_fixture.hpp"
 
 namespace strideguard {
 namespace {
 
-class GpuPoison : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    GpuBackendOptions o;
-    o.isolation = GpuIsolation::kInProcess;
-    o.redzone = gpu::Redzone::kPoison;
-    registered_ = register_gpu_backend(o, &why_);
-  }
-  void SetUp() override {
-    if (!registered_) GTEST_SKIP() << "GPU tests skipped: no device: " << why_;
-  }
-  static inline bool registered_ = false;
-  static inline std::string why_;
-  HostArena arena_;
-};
+// In-process with mapped NaN redzones: an overrun breaks a canary instead of the context.
+GpuBackendOptions poison_options() {
+  GpuBackendOptions o;
+  o.isolation = GpuIsolation::kInProcess;
+  o.redzone = gpu::Redzone::kPoison;
+  return o;
+}
+class GpuPoison : public gpu_tests::GpuFixture<poison_options> {};
 
 TEST_F(GpuPoison, OverrunBreaksACanaryAndTheProcessKeepsRunning) {
   Case c = make_case(Op::kRmsNorm, DType::kBF16, *make_layout({2, 64}, {65, 1}));
