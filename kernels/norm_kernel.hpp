@@ -45,17 +45,64 @@ struct RowMap {
   std::int64_t size[kMaxRowDims] = {};
   std::int64_t stride[kMaxRowDims] = {};
   std::int64_t offset = 0;
+  // Division by size[k] as a multiply and a shift (Granlund & Montgomery, "Division by invariant integers using
+  // multiplication", 1994, fig. 4.1): for 0 <= r < 2^32 and 1 <= size[k] < 2^31,
+  //   r / size[k] == (umulhi(r, magic[k]) + r) >> shift[k]        (the sum in 64 bits)
+  // magic[k] == 0: not prepared, divide. A GPU has no integer divider: a 32-bit division by a run-time value is
+  // a ~20-instruction sequence, and a packed-QKV head slice decodes one per row per operand (docs/performance.md).
+  std::uint32_t magic[kMaxRowDims] = {};
+  std::uint32_t shift[kMaxRowDims] = {};
+
+  // Fills magic/shift for the sizes set (host side, once per plan).
+  void prepare_division() {
+    for (int k = 0; k < ndims; ++k) {
+      magic[k] = 0;
+      shift[k] = 0;
+      const std::int64_t d = size[k];
+      if (d < 1 || d >= (std::int64_t{1} << 31)) continue;
+      std::uint32_t l = 0;
+      while ((std::int64_t{1} << l) < d) ++l;
+      const std::uint64_t m = ((std::uint64_t{1} << 32) * ((std::uint64_t{1} << l) - static_cast<std::uint64_t>(d))) /
+                                  static_cast<std::uint64_t>(d) + 1;
+      magic[k] = static_cast<std::uint32_t>(m);  // m <= 2^32 - 1 for every d >= 1 (m == 1 when d is a power of 2)
+      shift[k] = l;
+    }
+  }
+
+  // r / size[k] and r % size[k] through the prepared multiplier, when it applies (r < 2^32, prepared size).
+  SG_HD bool split_fast(int k, std::int64_t r, std::int64_t& q, std::int64_t& rem) const {
+    if (magic[k] == 0 || (static_cast<std::uint64_t>(r) >> 32) != 0) return false;
+    const auto r32 = static_cast<std::uint32_t>(r);
+    const auto hi = static_cast<std::uint32_t>((static_cast<std::uint64_t>(r32) * magic[k]) >> 32);
+    const auto q32 = static_cast<std::uint32_t>((static_cast<std::uint64_t>(hi) + r32) >> shift[k]);
+    q = q32;
+    rem = static_cast<std::int64_t>(r32 - q32 * static_cast<std::uint32_t>(size[k]));
+    return true;
+  }
 
   SG_HD std::int64_t row_offset(std::int64_t r) const {
     std::int64_t off = offset;
     if (ndims == 1) return off + r * stride[0];  // the common case: one pitch, no division
+    if (ndims == 2) {
+      // Head slices of a packed projection, (tokens, heads): one multiply-and-shift, no loop. For r < size[0] *
+      // size[1] (every row a kernel visits) q is the dim-0 index itself; the loop below would reduce it modulo
+      // size[0] and agree.
+      std::int64_t q = 0, rem = 0;
+      if (split_fast(1, r, q, rem)) return off + rem * stride[1] + q * stride[0];
+    }
     for (int k = ndims - 1; k >= 0; --k) {
       const std::int64_t n = size[k];
       std::int64_t q = 0;
       // A 64-bit division is a long software sequence on GPUs; row indices and sizes below 2^32 (every realistic
-      // packed-QKV slice) take the 32-bit one. Both are exact, so the offset is the same either way.
+      // packed-QKV slice) take the 32-bit path. Every path is exact, so the offset is the same either way.
       if (((static_cast<std::uint64_t>(r) | static_cast<std::uint64_t>(n)) >> 32) == 0) {
-        q = static_cast<std::int64_t>(static_cast<std::uint32_t>(r) / static_cast<std::uint32_t>(n));
+        const auto r32 = static_cast<std::uint32_t>(r);
+        if (magic[k] != 0) {
+          const auto hi = static_cast<std::uint32_t>((static_cast<std::uint64_t>(r32) * magic[k]) >> 32);
+          q = static_cast<std::int64_t>((static_cast<std::uint64_t>(hi) + r32) >> shift[k]);
+        } else {
+          q = static_cast<std::int64_t>(r32 / static_cast<std::uint32_t>(n));
+        }
       } else {
         q = r / n;
       }
@@ -126,20 +173,28 @@ inline Geometry choose_geometry(std::int64_t hidden, int elem_size) {
 // Per-thread program. Mem is the memory accessor: raw pointers on the GPU, checked accesses on the CPU backend.
 // Mem::load<N>(id, base, elem_index, dst) / Mem::store<N>(...) move N consecutive elements (N = kChunk: one
 // 16-byte access; N = 1: one element).
-template <DType kDType, bool kVector, bool kFused>
+//
+// kCached: chunks a thread keeps in registers (kMaxCachedChunks everywhere, except the GPU's kernel for rows of
+// one chunk a lane, which instantiates 1 so the compiler drops the rest; valid only for chunks_per_thread <=
+// kCached when the row cache is on).
+template <DType kDType, bool kVector, bool kFused, int kCached = kMaxCachedChunks>
 struct RowProgram {
   using Traits = DTypeTraits<kDType>;
   using S = typename Traits::Storage;
   static constexpr int kChunk = chunk_elems(sizeof(S));
   static constexpr int kAccess = kVector ? kChunk : 1;
+  static constexpr bool kIsVector = kVector;
+  static constexpr int kCachedChunks = kCached;
+  template <int N>
+  using WithCached = RowProgram<kDType, kVector, kFused, N>;
 
   // The cache keeps pass-1 values as stored, packed in 32-bit words: every cached value is exact in the dtype (a
   // loaded element, or a fused sum already rounded to it), so converting back in pass 2 gives the same fp32 bits,
   // and a 16-byte chunk costs 4 registers whatever the dtype (a 16-bit array element would take a whole one).
   static constexpr int kChunkWords = 16 / 4;
   struct State {
-    std::uint32_t cache[kMaxCachedChunks * kChunkWords];
-    std::uint32_t wcache[kMaxCachedChunks * kChunkWords];  // the weight's cached chunks, loaded in pass 1
+    std::uint32_t cache[kCached * kChunkWords];
+    std::uint32_t wcache[kCached * kChunkWords];  // the weight's cached chunks, loaded in pass 1
     float partial;
   };
   SG_HD static void cache_put(State& st, int k, const S (&xs)[kChunk]) {
@@ -191,15 +246,14 @@ struct RowProgram {
     }
   }
 
+  // Stores the n valid values of v, each encode()d (NaN canonicalised, rounded to the dtype).
   template <class Mem>
   SG_HD static void store_chunk(Mem& m, OperandId id, const OperandAccess& op, std::int64_t row_off,
                                 std::int64_t col0, int n, const float (&v)[kChunk]) {
     S s[kChunk];
-    for (int j = 0; j < (kVector ? kChunk : n); ++j) s[j] = from_f32(v[j]);
+    for (int j = 0; j < (kVector ? kChunk : n); ++j) s[j] = encode(v[j]);
     store_raw(m, id, op, row_off, col0, n, s);
   }
-
-  SG_HD static float round_trip(float v) { return to_f32(from_f32(v)); }
 
   // Conversions. The CPU backend (and the host pass) use the exact software conversions of kernels/dtype.hpp; on
   // the GPU the same functions cost tens of integer instructions per element, which made fp16 compute-bound at a
@@ -249,6 +303,18 @@ struct RowProgram {
   // 0xfe00 on the CPU, 0x7e00 on the GPU, for the same case).
   SG_HD static float canonical_nan(float v) { return v != v ? bits_float(0x7fc00000u) : v; }
 
+  // A computed value as stored: from_f32(canonical_nan(v)). The device's 16-bit from_f32 already writes the
+  // canonical NaN bits for every NaN (see from_f32), so there the explicit canonicalisation is left out: two
+  // instructions less per element, the same bits.
+  SG_HD static S encode(float v) {
+#if SG_DEVICE_PASS && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    if constexpr (kDType != DType::kF32) return from_f32(v);
+#elif SG_DEVICE_PASS && defined(__HIP_DEVICE_COMPILE__)
+    if constexpr (kDType == DType::kF16) return from_f32(v);
+#endif
+    return from_f32(canonical_nan(v));
+  }
+
   // Chunk k of this lane starts at column (lane + k * lanes) * kChunk; past hidden there is nothing to do.
   SG_HD static std::int64_t chunk_col(const KernelArgs& a, int lane, int k) {
     return (static_cast<std::int64_t>(lane) + static_cast<std::int64_t>(k) * a.lanes) * kChunk;
@@ -287,8 +353,8 @@ struct RowProgram {
     if constexpr (kFused) {
       for (int j = 0; j < n; ++j) {
         float res = to_f32(rs[j]);
-        if (a.has_post) res = round_trip(canonical_nan(add_rn(res, to_f32(ps[j]))));
-        xs[j] = from_f32(canonical_nan(add_rn(to_f32(xs[j]), res)));
+        if (a.has_post) res = to_f32(encode(add_rn(res, to_f32(ps[j]))));
+        xs[j] = encode(add_rn(to_f32(xs[j]), res));
       }
       store_raw(m, OperandId::kResidualOut, a.residual_out, r.residual_out, col0, n, xs);
     }
@@ -315,8 +381,11 @@ struct RowProgram {
   // so that a thread always has a row's loads in flight (software pipelining). Only loads move; the arithmetic
   // and its order are the same as the CPU backend's plain pass1.
   struct RowLoads {
-    S x[kMaxCachedChunks][kChunk], r[kMaxCachedChunks][kChunk], p[kMaxCachedChunks][kChunk];
+    S x[kCached][kChunk], r[kCached][kChunk], p[kCached][kChunk];
+    // Operand slot o of chunk k: 0 x, 1 residual, 2 post_residual_addition (o is a constant after unrolling).
+    SG_HD S (&at(int o, int k))[kChunk] { return o == 0 ? x[k] : o == 1 ? r[k] : p[k]; }
   };
+  static constexpr int kRowOperands = kFused ? 3 : 1;  // operand slots a row load can fill
 
   SG_HD static Pass1Rows pass1_rows(const KernelArgs& a, std::int64_t row) {
     Pass1Rows r;
@@ -334,7 +403,7 @@ struct RowProgram {
   SG_HD static void load_weight(const KernelArgs& a, Mem& m, int lane, State& st) {
     if (!a.cache_rows) return;
     SG_UNROLL
-    for (int k = 0; k < kMaxCachedChunks; ++k) {
+    for (int k = 0; k < kCached; ++k) {
       const std::int64_t col0 = chunk_col(a, lane, k);
       if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
       S ws[kChunk] = {};
@@ -344,36 +413,61 @@ struct RowProgram {
     }
   }
 
+  // The loads of the first kMaxCachedChunks chunks of a row, one call f(k, o, id, op, row_off, col0, n) per chunk
+  // and operand: chunk k, operand slot o (RowLoads::at), the operand, its row offset, first column, valid elements.
+  // load_row goes through here, and so do the GPU's staged copies (kernels/gpu/norm_gpu.hip copies these chunks
+  // into shared memory ahead of use), so both address exactly the elements the CPU backend checks.
+  template <class F>
+  SG_HD static void visit_row_loads(const KernelArgs& a, std::int64_t row, int lane, F&& f) {
+    const Pass1Rows r = pass1_rows(a, row);
+    SG_UNROLL
+    for (int k = 0; k < kCached; ++k) {
+      const std::int64_t col0 = chunk_col(a, lane, k);
+      if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
+      const int n = chunk_len(a, col0);
+      f(k, 0, OperandId::kX, a.x, r.x, col0, n);
+      if constexpr (kFused) {
+        f(k, 1, OperandId::kResidual, a.residual, r.residual, col0, n);
+        if (a.has_post) f(k, 2, OperandId::kPostResidualAddition, a.post, r.post, col0, n);
+      }
+    }
+  }
+
   // Every load of the first kMaxCachedChunks chunks of a row (x, and the fused operands), nothing used yet.
   template <class Mem>
   SG_HD static void load_row(const KernelArgs& a, Mem& m, std::int64_t row, int lane, RowLoads& L) {
-    const Pass1Rows r = pass1_rows(a, row);
-    SG_UNROLL
-    for (int k = 0; k < kMaxCachedChunks; ++k) {
-      const std::int64_t col0 = chunk_col(a, lane, k);
-      if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
-      pass1_load(a, m, r, col0, chunk_len(a, col0), L.x[k], L.r[k], L.p[k]);
-    }
+    visit_row_loads(a, row, lane,
+                    [&](int k, int o, OperandId id, const OperandAccess& op, std::int64_t row_off, std::int64_t col0,
+                        int n) { load_raw(m, id, op, row_off, col0, op.col_stride, n, L.at(o, k)); });
   }
 
   // The arithmetic of pass 1 on loaded chunks (fused: residual_out stored), the row cache filled, then the chunks
   // past kMaxCachedChunks (loaded and used one at a time), st.partial set.
   template <class Mem>
   SG_HD static void compute_row(const KernelArgs& a, Mem& m, std::int64_t row, int lane, RowLoads& L, State& st) {
+    compute_row_fetched(a, m, row, lane, L, [](int) {}, st);
+  }
+
+  // compute_row, with fetch(k) called just before chunk k's values in L are used: the GPU's staged kernel fills
+  // L chunk by chunk from shared memory there, so only one chunk's operands are live in registers at a time.
+  template <class Mem, class Fetch>
+  SG_HD static void compute_row_fetched(const KernelArgs& a, Mem& m, std::int64_t row, int lane, RowLoads& L,
+                                        Fetch&& fetch, State& st) {
     const Pass1Rows r = pass1_rows(a, row);
     float sumsq = 0.f;
     SG_UNROLL
-    for (int k = 0; k < kMaxCachedChunks; ++k) {
+    for (int k = 0; k < kCached; ++k) {
       const std::int64_t col0 = chunk_col(a, lane, k);
       if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
       const int n = kVector ? kChunk : chunk_len(a, col0);
+      fetch(k);
       pass1_compute(a, m, r, col0, n, sumsq, L.x[k], L.r[k], L.p[k]);
       if (a.cache_rows) {
         for (int j = n; j < kChunk; ++j) L.x[k][j] = S{};
         cache_put(st, k, L.x[k]);
       }
     }
-    for (int k = kMaxCachedChunks; k < a.chunks_per_thread; ++k) {
+    for (int k = kCached; k < a.chunks_per_thread; ++k) {
       const std::int64_t col0 = chunk_col(a, lane, k);
       if (col0 >= a.hidden) break;
       S xs[kChunk];
@@ -409,7 +503,7 @@ struct RowProgram {
   SG_HD static void pass2_chunk_w(const KernelArgs& a, Mem& m, std::int64_t out_off, std::int64_t col0, int n,
                                   float inv, const float (&v)[kChunk], const float (&w)[kChunk]) {
     float y[kChunk];
-    for (int j = 0; j < kChunk; ++j) y[j] = j < n ? canonical_nan(mul_rn(mul_rn(v[j], inv), w[j])) : 0.f;
+    for (int j = 0; j < kChunk; ++j) y[j] = j < n ? mul_rn(mul_rn(v[j], inv), w[j]) : 0.f;
     store_chunk(m, OperandId::kOut, a.out, out_off, col0, n, y);
   }
 
@@ -431,7 +525,7 @@ struct RowProgram {
     const std::int64_t out_off = a.out.rows.row_offset(row);
     if (a.cache_rows) {
       SG_UNROLL
-      for (int k = 0; k < kMaxCachedChunks; ++k) {
+      for (int k = 0; k < kCached; ++k) {
         const std::int64_t col0 = chunk_col(a, lane, k);
         if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
         S xs[kChunk];

@@ -120,6 +120,7 @@ OperandAccess access_for(const TensorArg& t) {
     a.rows.stride[k] = rows.stride[k];
   }
   a.rows.offset = l.offset;
+  a.rows.prepare_division();
   return a;
 }
 

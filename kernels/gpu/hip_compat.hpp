@@ -17,6 +17,17 @@
 // are what the reduction order in kernels/norm_kernel.hpp is stated in).
 __device__ inline float sg_shfl_xor(float v, int lane_mask, int width) { return __shfl_xor(v, lane_mask, width); }
 
+// Staged copies (see the CUDA side): no asynchronous global-to-shared copy here, so a copy is a plain 16-byte load
+// and store, complete when it returns; commit and wait have nothing to do. Same results, without the overlap.
+__device__ inline void sg_copy_async16(void* smem, const void* gmem) {
+  *static_cast<uint4*>(smem) = *static_cast<const uint4*>(gmem);
+}
+__device__ inline void sg_copy_commit() {}
+__device__ inline void sg_copy_wait(int) {}
+
+// The most shared memory one block may use (HIP 5.2 has no opt-in limit above the per-block one).
+inline std::size_t sg_max_block_shared(const hipDeviceProp_t& prop) { return prop.sharedMemPerBlock; }
+
 #elif defined(__CUDACC__)
 
 #include <cuda.h>
@@ -31,6 +42,33 @@ __device__ inline float sg_shfl_xor(float v, int lane_mask, int width) { return 
 // exits a lane early), so the full mask is exact.
 __device__ inline float sg_shfl_xor(float v, int lane_mask, int width) {
   return __shfl_xor_sync(0xffffffffu, v, lane_mask, width);
+}
+
+// Staged copies: sg_copy_async16 starts a 16-byte copy from global to shared memory (both 16-byte aligned) that
+// completes in the background (cp.async, sm_80+; .cg: cached in L2 only, the data is streamed); sg_copy_commit
+// closes the group of copies this thread started since the last commit; sg_copy_wait(n) waits until at most n of
+// this thread's groups are still in flight. A thread sees its own completed copies without a barrier.
+__device__ inline void sg_copy_async16(void* smem, const void* gmem) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
+}
+__device__ inline void sg_copy_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ inline void sg_copy_wait_n() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+// The group count is an immediate in the instruction: a run-time n picks one of them (n >= 7 waits for 7).
+__device__ inline void sg_copy_wait(int n) {
+  switch (n) {
+    case 0: sg_copy_wait_n<0>(); break;
+    case 1: sg_copy_wait_n<1>(); break;
+    case 2: sg_copy_wait_n<2>(); break;
+    case 3: sg_copy_wait_n<3>(); break;
+    case 4: sg_copy_wait_n<4>(); break;
+    case 5: sg_copy_wait_n<5>(); break;
+    case 6: sg_copy_wait_n<6>(); break;
+    default: sg_copy_wait_n<7>(); break;
+  }
 }
 
 // --- runtime API: same shapes, CUDA names ---------------------------------------------------------------------
@@ -67,6 +105,25 @@ inline constexpr cudaMemcpyKind hipMemcpyDeviceToDevice = cudaMemcpyDeviceToDevi
 #define hipEventElapsedTime cudaEventElapsedTime
 #define hipDriverGetVersion cudaDriverGetVersion
 #define hipRuntimeGetVersion cudaRuntimeGetVersion
+// The most shared memory one block may use once its kernel opts in (cudaFuncAttributeMaxDynamicSharedMemorySize).
+inline std::size_t sg_max_block_shared(const hipDeviceProp_t& prop) { return prop.sharedMemPerBlockOptin; }
+// Graphs (the benchmark times launches captured into a graph, so host launch cost stays out of the numbers).
+using hipGraph_t = cudaGraph_t;
+using hipGraphExec_t = cudaGraphExec_t;
+inline constexpr cudaStreamCaptureMode hipStreamCaptureModeThreadLocal = cudaStreamCaptureModeThreadLocal;
+#define hipStreamCreate cudaStreamCreate
+#define hipStreamDestroy cudaStreamDestroy
+#define hipStreamBeginCapture cudaStreamBeginCapture
+#define hipStreamEndCapture cudaStreamEndCapture
+#define hipGraphDestroy cudaGraphDestroy
+#define hipGraphExecDestroy cudaGraphExecDestroy
+#define hipGraphLaunch cudaGraphLaunch
+inline hipError_t hipGraphInstantiate(hipGraphExec_t* exec, hipGraph_t graph, void*, char*, std::size_t) {
+  return cudaGraphInstantiate(exec, graph, 0);
+}
+#define hipFuncSetAttribute cudaFuncSetAttribute
+#define hipFuncAttributeMaxDynamicSharedMemorySize cudaFuncAttributeMaxDynamicSharedMemorySize
+#define hipOccupancyMaxActiveBlocksPerMultiprocessor cudaOccupancyMaxActiveBlocksPerMultiprocessor
 
 // hipLaunchKernelGGL(kernel, grid, block, shared_bytes, stream, args...): the HIP launch spelling.
 #define hipLaunchKernelGGL(kernel, grid, block, shared_bytes, stream, ...) \

@@ -10,7 +10,11 @@
 // Rows are handled grid-stride over row groups, as emulate_grid() does.
 #include "kernels/gpu/hip_compat.hpp"
 
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <utility>
 
 #include "kernels/gpu/norm_gpu.hpp"
 #include "kernels/norm_kernel.hpp"
@@ -48,9 +52,11 @@ struct GpuMem {
 // CUDA and HIP, and a grid this large already keeps every multiprocessor busy.
 constexpr std::int64_t kMaxGridBlocks = 2147483647;
 
-// Blocks of 256 threads resident per multiprocessor (the launch bound, and the grid's cap per multiprocessor).
-// v3-v4 used 3 (80 registers), with the fused variants spilling; the pipelined loop below holds two rows and the
-// weight, so it gets 128 registers (docs/performance.md has the measurements).
+// The staged kernel's launch bound: at least this many blocks of 256 threads per multiprocessor, so at most 128
+// registers a thread (the row cache and the weight stay in registers across the reduction: 116-124 registers, no
+// spills; keeping them in shared memory instead took 64-80 registers but was slower, docs/performance.md v10).
+// Its grid is what the occupancy calculator says fits (registers and the stages' shared memory), times the
+// multiprocessors.
 #ifndef SG_NORM_MIN_BLOCKS
 #define SG_NORM_MIN_BLOCKS 2
 #endif
@@ -73,17 +79,13 @@ __device__ float reduce_row(float partial, int t, int lanes, float* group_sums) 
   return total;
 }
 
-// Grid: at most kBlocksPerSm blocks per multiprocessor, each walking row groups grid-stride (launch_blocks).
-// With the row cache on (every chunk of a row in registers), a block loads the weight once, and issues the next
-// row group's loads before this group's reduction barrier: the loads of one row are in flight while the previous
-// row is reduced, scaled and stored. 2 blocks of 256 threads a multiprocessor leave 128 registers a thread: the
-// pipelined loop holds two rows' values and the weight (at 80 registers, 3 blocks, the fused variants spill).
-// kPipelined (rows of more than 32 lanes with the row cache on): the persistent, pipelined loop; else one row
-// group after another, 3 blocks a multiprocessor (80 registers), one block per row group: short rows (packed-QKV
-// heads, one chunk a lane) ran 15-20% slower on the persistent grid.
-template <class Prog, bool kPipelined>
-__global__ void __launch_bounds__(kMaxLanes, kPipelined ? kBlocksPerSm : 3)
-    norm_kernel(SG_GRID_CONSTANT const KernelArgs a, std::int64_t groups, unsigned* blocks_ran) {
+// One row group after another, one block per row group (grids larger than kMaxGridBlocks walk the rest
+// grid-stride): the uncached and scalar-access plans (strided columns, misaligned or odd pitches). 3 blocks of 256
+// threads a multiprocessor (80 registers).
+template <class Prog>
+__global__ void __launch_bounds__(kMaxLanes, 3)
+    norm_kernel(SG_GRID_CONSTANT const KernelArgs a, std::int64_t groups, int /*stages: unused*/,
+                unsigned* blocks_ran) {
   __shared__ float group_sums[kMaxLanes / kReduceGroup];
   const int t = static_cast<int>(threadIdx.x);
   const int lanes = a.lanes;
@@ -91,50 +93,222 @@ __global__ void __launch_bounds__(kMaxLanes, kPipelined ? kBlocksPerSm : 3)
   const int lane = t % lanes;
   GpuMem m;
   if (blocks_ran != nullptr && t == 0) atomicAdd(blocks_ran, 1u);
-  if constexpr (kPipelined) {
+  for (std::int64_t group = blockIdx.x; group < groups; group += gridDim.x) {
+    const std::int64_t row = group * rows_per_block + t / lanes;
+    const bool live = row < a.rows;
     typename Prog::State st;
     st.partial = 0.f;
-    typename Prog::RowLoads L;
-    std::int64_t group = blockIdx.x;
-    if (group >= groups) return;
-    Prog::load_weight(a, m, lane, st);
-    std::int64_t row = group * rows_per_block + t / lanes;
-    if (row < a.rows) Prog::load_row(a, m, row, lane, L);
-    for (; group < groups; group += gridDim.x) {
-      row = group * rows_per_block + t / lanes;
-      const bool live = row < a.rows;
-      st.partial = 0.f;
-      if (live) Prog::compute_row(a, m, row, lane, L, st);
-      const std::int64_t next = (group + gridDim.x) * rows_per_block + t / lanes;
-      if (group + gridDim.x < groups && next < a.rows) Prog::load_row(a, m, next, lane, L);
-      // Dead rows (past a.rows in the last group) still shuffle: every lane of a warp takes part in every exchange.
-      const float total = reduce_row(st.partial, t, lanes, group_sums);
-      if (live) Prog::pass2(a, m, row, lane, total, st);
-    }
-  } else {
-    for (std::int64_t group = blockIdx.x; group < groups; group += gridDim.x) {
-      const std::int64_t row = group * rows_per_block + t / lanes;
-      const bool live = row < a.rows;
-      typename Prog::State st;
-      st.partial = 0.f;
-      if (live) Prog::pass1(a, m, row, lane, st);
-      const float total = reduce_row(st.partial, t, lanes, group_sums);
-      if (live) Prog::pass2(a, m, row, lane, total, st);
-    }
+    if (live) Prog::pass1(a, m, row, lane, st);
+    const float total = reduce_row(st.partial, t, lanes, group_sums);
+    if (live) Prog::pass2(a, m, row, lane, total, st);
   }
 }
 
-// The persistent, pipelined kernel serves plan p.
-bool pipelined(const Plan& p) { return p.args.cache_rows && p.args.lanes > kReduceGroup; }
+// The staged kernel: vector-access plans with the row cache on (every chunk of a row in registers), which is
+// every contiguous or padded row and every packed-QKV head slice whose pitch and offset are 16-byte multiples.
+// A persistent grid (as many blocks as fit on the device, each walking row groups grid-stride) in which every
+// thread copies its own chunks of the next `stages - 1` row groups into shared memory with asynchronous copies
+// (sg_copy_async16: no registers held while in flight), then, row group by row group, waits for the oldest
+// copy group, reads its chunks back, and runs the same pass 1, reduction and pass 2 as the CPU backend. The
+// copies address exactly what load_row would load (both go through visit_row_loads); the weight is loaded once
+// per block. Shared memory per thread and stage: one 16-byte slot per cached chunk and row operand, laid out
+// [stage][operand][chunk][thread], so a warp's slots are consecutive (no bank conflicts) and a thread reads only
+// the slots it filled (no barrier needed between copy and use).
+//
+// Rows of one chunk a lane (chunks_per_thread == 1: packed-QKV heads, any row of up to 32 chunks) run
+// Prog::WithCached<1>: the same program with one cached chunk, so the compiler keeps no registers for the other
+// three and the kernel fits 4 blocks (64 registers): short rows do little work per byte, so more warps are needed
+// to keep the copies going.
+template <class Prog>
+__global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlocksPerSm)
+    norm_kernel_staged(SG_GRID_CONSTANT const KernelArgs a, std::int64_t groups, int stages, unsigned* blocks_ran) {
+  extern __shared__ uint4 stage_slots[];
+  __shared__ float group_sums[kMaxLanes / kReduceGroup];
+  const int t = static_cast<int>(threadIdx.x);
+  const int threads = a.threads_per_block;
+  const int lanes = a.lanes;
+  const int rows_per_block = threads / lanes;
+  const int lane = t % lanes;
+  const int cached = a.chunks_per_thread < Prog::kCachedChunks ? a.chunks_per_thread : Prog::kCachedChunks;
+  // Operand slots a row fills: x; fused: residual, and post only when present (row_operands() on the host).
+  const int operands = Prog::kRowOperands == 1 ? 1 : (a.has_post ? 3 : 2);
+  GpuMem m;
+  if (blocks_ran != nullptr && t == 0) atomicAdd(blocks_ran, 1u);
+  auto slot = [&](int stage, int o, int k) -> uint4* {
+    return &stage_slots[((stage * operands + o) * cached + k) * threads + t];
+  };
+  // Starts the copies of row group `group` into `stage`, and closes the copy group (empty past the last row, so
+  // every thread counts the same groups).
+  auto issue = [&](std::int64_t group, int stage) {
+    const std::int64_t row = group * rows_per_block + t / lanes;
+    if (group < groups && row < a.rows) {
+      Prog::visit_row_loads(a, row, lane,
+                            [&](int k, int o, OperandId, const OperandAccess& op, std::int64_t row_off,
+                                std::int64_t col0, int) {
+                              const auto* base = static_cast<const typename Prog::S*>(op.base);
+                              sg_copy_async16(slot(stage, o, k), base + row_off + col0);
+                            });
+    }
+    sg_copy_commit();
+  };
 
-// Multiprocessors of device 0, read once per process (the first launch).
-std::int64_t grid_cap() {
-  static const std::int64_t cap = [] {
-    hipDeviceProp_t prop;
-    if (hipGetDeviceProperties(&prop, 0) != hipSuccess || prop.multiProcessorCount <= 0) return kMaxGridBlocks;
-    return static_cast<std::int64_t>(prop.multiProcessorCount) * kBlocksPerSm;
+  std::int64_t group = blockIdx.x;
+  if (group >= groups) return;
+  typename Prog::State st;
+  Prog::load_weight(a, m, lane, st);
+  const std::int64_t step = gridDim.x;
+  for (int j = 0; j < stages - 1; ++j) issue(group + j * step, j);
+  int stage = 0;            // the stage holding `group`
+  int refill = stages - 1;  // the stage the next issue fills (the one consumed last)
+  for (; group < groups; group += step) {
+    issue(group + (stages - 1) * step, refill);
+    sg_copy_wait(stages - 1);  // this thread's copies of `group` are complete
+    const std::int64_t row = group * rows_per_block + t / lanes;
+    const bool live = row < a.rows;
+    st.partial = 0.f;
+    if (live) {
+      // Chunk by chunk from shared memory, just before pass 1 uses it (the slots visit_row_loads filled: x, and
+      // for fused rows residual and, with post, post_residual_addition).
+      typename Prog::RowLoads L;
+      auto fetch = [&](int k) {
+        SG_UNROLL
+        for (int o = 0; o < Prog::kRowOperands; ++o) {
+          if (o == 2 && !a.has_post) break;
+          const uint4 v = *slot(stage, o, k);
+          std::memcpy(L.at(o, k), &v, sizeof v);
+        }
+      };
+      Prog::compute_row_fetched(a, m, row, lane, L, fetch, st);
+    }
+    // Dead rows (past a.rows in the last group) still shuffle: every lane of a warp takes part in every exchange.
+    const float total = reduce_row(st.partial, t, lanes, group_sums);
+    if (live) Prog::pass2(a, m, row, lane, total, st);
+    refill = stage;
+    stage = stage + 1 == stages ? 0 : stage + 1;
+  }
+}
+
+// The staged kernel serves plan p.
+bool staged(const Plan& p) { return p.vector && p.args.cache_rows; }
+
+// Row operands a plan's row loads fill (x; fused: residual; post).
+int row_operands(const Plan& p) {
+  if (p.op != Op::kFusedAddRmsNorm) return 1;
+  return p.args.has_post ? 3 : 2;
+}
+
+// Shared memory the staged kernel may use per block for its stages, and their number: as many stages as fit in
+// the budget, at least 2 (one in use, one in flight), at most kMaxStages. Measured on the H100
+// (docs/performance.md): for large row counts 128 KiB (one block of 8 stages a multiprocessor for 16 KiB
+// stages) beat 64, 96, 160 and 200 KiB by 2-3% of the copy ceiling; but with few row groups a multiprocessor
+// (2048 tokens) a block's row groups run one after another, and two blocks of 64 KiB were 12-15% faster. So:
+// 128 KiB from kManyGroupsPerSm row groups a multiprocessor on, 64 KiB below. SG_GPU_STAGE_KB sets one budget for
+// every launch (a tuning knob for benchmarks).
+constexpr int kMaxStages = 8;
+constexpr std::int64_t kManyGroupsPerSm = 16;
+
+// SG_GPU_STAGE_KB in bytes, or 0 when unset.
+std::int64_t stage_budget_override() {
+  static const std::int64_t bytes = [] {
+    const char* e = std::getenv("SG_GPU_STAGE_KB");
+    return e != nullptr && std::atoll(e) > 0 ? std::atoll(e) * 1024 : std::int64_t{0};
   }();
-  return cap;
+  return bytes;
+}
+
+// Multiprocessors of device 0 (1 if unknown).
+std::int64_t multiprocessors() {
+  static const std::int64_t n = [] {
+    hipDeviceProp_t prop;
+    if (hipGetDeviceProperties(&prop, 0) != hipSuccess || prop.multiProcessorCount <= 0) return std::int64_t{1};
+    return static_cast<std::int64_t>(prop.multiProcessorCount);
+  }();
+  return n;
+}
+
+std::int64_t stage_budget_bytes(const Plan& p) {
+  if (const std::int64_t o = stage_budget_override(); o > 0) return o;
+  return p.args.row_groups() >= kManyGroupsPerSm * multiprocessors() ? 128 * 1024 : 64 * 1024;
+}
+
+// The most dynamic shared memory a block of device 0 may opt in to (48 KiB if unknown).
+std::int64_t max_dynamic_shared() {
+  static const std::int64_t bytes = [] {
+    hipDeviceProp_t prop;
+    if (hipGetDeviceProperties(&prop, 0) != hipSuccess || sg_max_block_shared(prop) <= 2048) return std::int64_t{48 * 1024};
+    return static_cast<std::int64_t>(sg_max_block_shared(prop)) - 1024;  // the static group_sums and headroom
+  }();
+  return bytes;
+}
+
+struct Staging {
+  int stages = 0;
+  std::size_t bytes = 0;  // dynamic shared memory per block
+};
+
+Staging staging(const Plan& p) {
+  const int cached = p.args.chunks_per_thread < kMaxCachedChunks ? p.args.chunks_per_thread : kMaxCachedChunks;
+  const std::int64_t per_stage = static_cast<std::int64_t>(row_operands(p)) * cached * p.args.threads_per_block * 16;
+  std::int64_t n = stage_budget_bytes(p) / (per_stage > 0 ? per_stage : 1);
+  n = n < 2 ? 2 : (n > kMaxStages ? kMaxStages : n);
+  // Never more than a block may have (at most 3 operands x 4 chunks x 256 threads x 16 B = 48 KiB a stage, so two
+  // stages always fit the 99 KiB or more of every sm_80+ GPU).
+  while (n > 2 && n * per_stage > max_dynamic_shared()) --n;
+  return {static_cast<int>(n), static_cast<std::size_t>(n * per_stage)};
+}
+
+using KernelFn = void (*)(KernelArgs, std::int64_t, int, unsigned*);
+
+// Blocks of `kernel` resident per multiprocessor with `smem` bytes of dynamic shared memory, times the
+// multiprocessors of device 0 (the persistent grid). The first time a kernel is seen its dynamic shared memory
+// limit is raised to the most a block may have: the limit belongs to the kernel, not to a launch, so setting it
+// per launch size would lower it for the next, larger launch of the same kernel (seen: cudaErrorInvalidValue).
+// 0 when the runtime cannot say (the launch then reports the error).
+std::int64_t resident_blocks(KernelFn kernel, int threads, std::size_t smem) {
+  static std::mutex mu;
+  static std::map<std::pair<KernelFn, std::size_t>, std::int64_t> known;
+  static std::map<KernelFn, bool> raised;
+  const std::lock_guard<std::mutex> lock(mu);
+  const auto key = std::make_pair(kernel, smem);
+  if (auto it = known.find(key); it != known.end()) return it->second;
+  if (!raised[kernel]) {
+    raised[kernel] = hipFuncSetAttribute(reinterpret_cast<const void*>(kernel), hipFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(max_dynamic_shared())) == hipSuccess;
+    if (!raised[kernel]) (void)hipGetLastError();  // reported by the launch instead; don't leave it behind
+  }
+  hipDeviceProp_t prop;
+  int per_sm = 0;
+  std::int64_t n = 0;
+  if (hipGetDeviceProperties(&prop, 0) == hipSuccess &&
+      hipOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem) == hipSuccess && per_sm > 0) {
+    n = static_cast<std::int64_t>(per_sm) * prop.multiProcessorCount;
+  } else {
+    (void)hipGetLastError();
+  }
+  known[key] = n;
+  return n;
+}
+
+// Plan p's kernel, its dynamic shared memory and stages (0: the unstaged kernel).
+struct Launch {
+  KernelFn kernel = nullptr;
+  std::size_t smem = 0;
+  int stages = 0;
+};
+
+Launch choose_kernel(const Plan& p) {
+  return visit_program(p.dtype, p.vector, p.op == Op::kFusedAddRmsNorm, [&]<class Prog>() -> Launch {
+    if constexpr (Prog::kIsVector) {
+      if (staged(p)) {
+        const Staging sg = staging(p);
+        if (p.args.chunks_per_thread == 1) {
+          return {norm_kernel_staged<typename Prog::template WithCached<1>>, sg.bytes, sg.stages};
+        }
+        return {norm_kernel_staged<Prog>, sg.bytes, sg.stages};
+      }
+    }
+    return {norm_kernel<Prog>, 0, 0};
+  });
 }
 
 }  // namespace
@@ -142,7 +316,12 @@ std::int64_t grid_cap() {
 std::int64_t launch_blocks(const Plan& p) {
   if (p.grid_blocks <= 0) return 0;
   const std::int64_t groups = p.args.row_groups();
-  const std::int64_t cap = pipelined(p) ? grid_cap() : kMaxGridBlocks;
+  const Launch l = choose_kernel(p);
+  std::int64_t cap = kMaxGridBlocks;
+  if (l.stages > 0) {
+    cap = resident_blocks(l.kernel, p.args.threads_per_block, l.smem);
+    if (cap <= 0) cap = 1;  // a kernel that cannot be resident fails at launch, with the runtime's error
+  }
   return groups < cap ? groups : cap;
 }
 
@@ -150,15 +329,10 @@ int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran) {
   const std::int64_t blocks = launch_blocks(p);
   if (blocks == 0) return hipSuccess;
   const std::int64_t groups = p.args.row_groups();
-  const auto s = static_cast<hipStream_t>(stream);
-  visit_program(p.dtype, p.vector, p.op == Op::kFusedAddRmsNorm, [&]<class Prog>() {
-    const dim3 grid(static_cast<unsigned>(blocks)), block(static_cast<unsigned>(p.args.threads_per_block));
-    if (pipelined(p)) {
-      hipLaunchKernelGGL((norm_kernel<Prog, true>), grid, block, 0, s, p.args, groups, blocks_ran);
-    } else {
-      hipLaunchKernelGGL((norm_kernel<Prog, false>), grid, block, 0, s, p.args, groups, blocks_ran);
-    }
-  });
+  const Launch l = choose_kernel(p);
+  const dim3 grid(static_cast<unsigned>(blocks)), block(static_cast<unsigned>(p.args.threads_per_block));
+  hipLaunchKernelGGL(l.kernel, grid, block, l.smem, static_cast<hipStream_t>(stream), p.args, groups, l.stages,
+                     blocks_ran);
   return static_cast<int>(hipGetLastError());
 }
 

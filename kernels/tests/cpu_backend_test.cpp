@@ -106,3 +106,89 @@ TEST(CpuBackend, EmptyPlansLaunchNothing) {
 
 }  // namespace
 }  // namespace strideguard
+
+namespace strideguard {
+namespace {
+
+// RowMap's multiply-and-shift division gives exactly the quotient a divider would: every divisor 1..4096 against
+// row indices at the edges (0, d-1, d, multiples, 2^31-1, 2^32-1) and random ones, and random divisors up to
+// 2^31 - 1. A wrong quotient here would send a kernel to the wrong row.
+TEST(RowMap, MagicDivisionIsExact) {
+  std::uint64_t state = 0x9e3779b97f4a7c15ull;
+  auto next = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  auto check = [&](std::int64_t d) {
+    RowMap m;
+    m.ndims = 1;
+    m.size[0] = d;
+    m.prepare_division();
+    ASSERT_NE(m.magic[0], 0u) << "divisor " << d;
+    auto quotient = [&](std::uint32_t r) {
+      const auto hi = static_cast<std::uint32_t>((static_cast<std::uint64_t>(r) * m.magic[0]) >> 32);
+      return (static_cast<std::uint64_t>(hi) + r) >> m.shift[0];
+    };
+    const std::uint64_t ud = static_cast<std::uint64_t>(d);
+    for (std::uint64_t r : {std::uint64_t{0}, ud - 1, ud, ud + 1, 2 * ud - 1, 2 * ud, std::uint64_t{0x7fffffff},
+                            std::uint64_t{0x80000000}, std::uint64_t{0xfffffffe}, std::uint64_t{0xffffffff}}) {
+      if (r > 0xffffffffu) continue;
+      ASSERT_EQ(quotient(static_cast<std::uint32_t>(r)), r / ud) << r << " / " << d;
+    }
+    for (int i = 0; i < 200; ++i) {
+      const auto r = static_cast<std::uint32_t>(next());
+      ASSERT_EQ(quotient(r), r / ud) << r << " / " << d;
+    }
+  };
+  for (std::int64_t d = 1; d <= 4096; ++d) check(d);
+  for (int i = 0; i < 2000; ++i) check(1 + static_cast<std::int64_t>(next() % 0x7fffffffu));
+  check(0x7fffffff);
+}
+
+// row_offset decodes multi-dimensional rows the same with and without the prepared division (rank-4 rows of
+// odd sizes, rows past 2^32 take the 64-bit path in both).
+TEST(RowMap, PreparedAndPlainDecodeAgree) {
+  RowMap plain;
+  plain.ndims = 3;
+  const std::int64_t sizes[3] = {5, 7, 3};
+  const std::int64_t strides[3] = {1000003, -97, 13};
+  for (int k = 0; k < 3; ++k) {
+    plain.size[k] = sizes[k];
+    plain.stride[k] = strides[k];
+  }
+  plain.offset = 12345;
+  RowMap fast = plain;
+  fast.prepare_division();
+  for (std::int64_t r = 0; r < 5 * 7 * 3; ++r) {
+    ASSERT_EQ(fast.row_offset(r), plain.row_offset(r)) << r;
+    const std::int64_t i0 = r / 21, i1 = (r / 3) % 7, i2 = r % 3;
+    ASSERT_EQ(plain.row_offset(r), 12345 + i0 * strides[0] + i1 * strides[1] + i2 * strides[2]) << r;
+  }
+  // Two row dims (a head slice of a packed projection): the loop-free path.
+  RowMap two;
+  two.ndims = 2;
+  two.size[0] = 2048;
+  two.size[1] = 32;
+  two.stride[0] = 6144;
+  two.stride[1] = 128;
+  two.offset = 4096;
+  RowMap two_fast = two;
+  two_fast.prepare_division();
+  for (std::int64_t r = 0; r < 2048 * 32; ++r) {
+    ASSERT_EQ(two_fast.row_offset(r), two.row_offset(r)) << r;
+    ASSERT_EQ(two.row_offset(r), 4096 + (r / 32) * 6144 + (r % 32) * 128) << r;
+  }
+  RowMap big = plain;
+  big.size[0] = std::int64_t{1} << 33;
+  big.prepare_division();
+  RowMap big_plain = big;
+  for (int k = 0; k < 3; ++k) big_plain.magic[k] = 0;
+  for (std::int64_t r : {std::int64_t{0}, std::int64_t{1} << 32, (std::int64_t{1} << 34) + 17}) {
+    ASSERT_EQ(big.row_offset(r), big_plain.row_offset(r)) << r;
+  }
+}
+
+}  // namespace
+}  // namespace strideguard
