@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # The GPU acceptance and performance run, on the device machine, from binaries packed by bench/pack_device.sh.
 #   bench/device_run.sh DIR [part...]     parts: tests cases props bugs sanitizer sanitizer_bugs bench (default: all)
+#                                         and, on request: compare (DIR/gpu_bench_base: a previous build's gpu_bench,
+#                                         run alternately with this one, twice each, then PyTorch), sweep (stage
+#                                         budgets, SG_GPU_STAGE_KB; SWEEP_KB, SWEEP_ARGS), ncu (Nsight Compute on
+#                                         three cases)
 # Logs go to $OUT (or ./device-logs); every part prints its command and the tail of its output.
 set -uo pipefail
 dir=$(cd "$1" && pwd); shift
@@ -55,8 +59,32 @@ for part in $parts; do
       done
       status=0 ;;  # the cases are expected to fail; the summary lines are the result
     bench)
-      step gpu_bench "$dir/gpu_bench" --csv "$logs/ours.csv"
-      TAIL=60 step torch_bench python3 "$dir/torch_bench.py" --ours "$logs/ours.csv" --markdown "$logs/table.md" ;;
+      # Graph replays on both sides (GPU time only); two passes of ours, averaged.
+      TAIL=3 step gpu_bench_g1 "$dir/gpu_bench" --csv "$logs/ours_g1.csv"
+      TAIL=3 step gpu_bench_g2 "$dir/gpu_bench" --csv "$logs/ours_g2.csv"
+      TAIL=60 step torch_bench_graph python3 "$dir/torch_bench.py" --ours "$logs/ours_g1.csv" --ours "$logs/ours_g2.csv" \
+        --markdown "$logs/table_graph.md" ;;
+    compare)
+      [[ -x $dir/gpu_bench_base ]] || { echo "ERROR: compare needs $dir/gpu_bench_base"; exit 2; }
+      # Plain launches from the host on every side (the base build predates graph timing).
+      for pass in 1 2; do
+        TAIL=3 step "gpu_bench_base_$pass" "$dir/gpu_bench_base" --csv "$logs/base$pass.csv"
+        TAIL=3 step "gpu_bench_$pass" "$dir/gpu_bench" --stream-launches --csv "$logs/ours$pass.csv"
+      done
+      TAIL=60 step torch_bench python3 "$dir/torch_bench.py" --stream-launches --ours "$logs/ours1.csv" \
+        --ours "$logs/ours2.csv" --base "$logs/base1.csv" --base "$logs/base2.csv" --markdown "$logs/table.md" ;;
+    sweep)
+      for kb in ${SWEEP_KB:-32 64 128}; do
+        # shellcheck disable=SC2086  # SWEEP_ARGS: several arguments
+        SG_GPU_STAGE_KB=$kb TAIL=24 step "sweep_${kb}kb" "$dir/gpu_bench" ${SWEEP_ARGS:---quick} --csv "$logs/sweep_${kb}kb.csv"
+      done ;;
+    ncu)
+      # One launch of each case (past the warm-up), the sections that say where the time goes.
+      for c in "contiguous 16384x4096" "qkv Q slice 16384x32x128" "fused add 16384x4096"; do
+        TAIL=80 step "ncu_${c// /_}" ncu --clock-control none -k regex:norm_kernel --launch-skip 40 --launch-count 1 \
+          --section SpeedOfLight --section Occupancy --section WarpStateStats --section MemoryWorkloadAnalysis \
+          --section LaunchStats "$dir/gpu_bench" --only "$c" --dtype bf16
+      done ;;
     *) echo "ERROR: unknown part $part"; exit 2 ;;
   esac
 done

@@ -1,7 +1,10 @@
 // gpu_bench: the guarded kernels' time and bandwidth on the layouts of issue 8, next to a device-to-device copy
 // measured in the same run. CUDA events, warm-up, median of batches, inputs rotated across sets larger than L2,
 // random non-zero data. Writes CSV (for bench/torch_bench.py, which adds PyTorch's times) and a table.
-//   gpu_bench [--csv FILE] [--quick]
+//   gpu_bench [--csv FILE] [--quick] [--only SUBSTRING] [--dtype bf16|f16|f32] [--stream-launches]
+// Calls are timed as replays of a captured graph (GPU time only); --stream-launches times plain launches from the
+// host instead (the method of kernel versions up to v7).
+// --only / --dtype run the cases whose name contains SUBSTRING / of one dtype (for profilers such as ncu).
 #include "kernels/gpu/hip_compat.hpp"
 
 #include <algorithm>
@@ -141,6 +144,46 @@ double median_ms(int nsets, F&& f, int batches = 30, int reps = 10) {
   return ms[ms.size() / 2];
 }
 
+// The same with the calls captured into a graph (one graph of max(10, nsets) calls, rotating through the sets,
+// replayed per batch): the GPU's time alone, without the host's launch cost between calls, which for the small
+// (2048-token) cases is close to the kernel's own time. f(k, stream) launches on `stream`.
+template <class F>
+double median_graph_ms(int nsets, F&& f, int batches = 30) {
+  const int reps = std::max(10, nsets);
+  hipStream_t st;
+  SG_CHECK(hipStreamCreate(&st));
+  for (int i = 0; i < 3 * nsets + 10; ++i) f(i % nsets, st);  // warm-up: module load, first touch, clocks
+  SG_CHECK(hipStreamSynchronize(st));
+  hipGraph_t graph;
+  hipGraphExec_t exec;
+  SG_CHECK(hipStreamBeginCapture(st, hipStreamCaptureModeThreadLocal));
+  for (int r = 0; r < reps; ++r) f(r % nsets, st);
+  SG_CHECK(hipStreamEndCapture(st, &graph));
+  SG_CHECK(hipGraphInstantiate(&exec, graph, nullptr, nullptr, 0));
+  for (int i = 0; i < 3; ++i) SG_CHECK(hipGraphLaunch(exec, st));
+  SG_CHECK(hipStreamSynchronize(st));
+  hipEvent_t a, b;
+  SG_CHECK(hipEventCreate(&a));
+  SG_CHECK(hipEventCreate(&b));
+  std::vector<double> ms;
+  for (int k = 0; k < batches; ++k) {
+    SG_CHECK(hipEventRecord(a, st));
+    SG_CHECK(hipGraphLaunch(exec, st));
+    SG_CHECK(hipEventRecord(b, st));
+    SG_CHECK(hipEventSynchronize(b));
+    float t = 0;
+    SG_CHECK(hipEventElapsedTime(&t, a, b));
+    ms.push_back(t / reps);
+  }
+  SG_CHECK(hipEventDestroy(a));
+  SG_CHECK(hipEventDestroy(b));
+  SG_CHECK(hipGraphExecDestroy(exec));
+  SG_CHECK(hipGraphDestroy(graph));
+  SG_CHECK(hipStreamDestroy(st));
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
 // The GPU's bytes of out (and residual_out) against the CPU backend's run of the same plan on host copies.
 bool matches_cpu(const Set& s, DType t) {
   NormCall host = s.call;
@@ -202,16 +245,28 @@ std::vector<BenchCase> cases(bool quick) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string csv_path;
-  bool quick = false;
+  std::string csv_path, only, only_dtype;
+  bool quick = false, graphs = true;
+  const char* usage =
+      "usage: gpu_bench [--csv FILE] [--quick] [--only SUBSTRING] [--dtype bf16|f16|f32] [--stream-launches]\n";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--csv" && i + 1 < argc) {
       csv_path = argv[++i];
     } else if (a == "--quick") {
       quick = true;
+    } else if (a == "--stream-launches") {
+      graphs = false;
+    } else if (a == "--only" && i + 1 < argc) {
+      only = argv[++i];
+    } else if (a == "--dtype" && i + 1 < argc) {
+      only_dtype = argv[++i];
+      if (!parse_dtype(only_dtype)) {
+        std::fprintf(stderr, "ERROR: --dtype: expected bf16, f16 or f32, got '%s'\n%s", only_dtype.c_str(), usage);
+        return 2;
+      }
     } else {
-      std::fprintf(stderr, "ERROR: unknown argument %s\nusage: gpu_bench [--csv FILE] [--quick]\n", a.c_str());
+      std::fprintf(stderr, "ERROR: unknown or incomplete argument %s\n%s", a.c_str(), usage);
       return 2;
     }
   }
@@ -246,7 +301,9 @@ int main(int argc, char** argv) {
   std::printf("%-34s %-5s %9s %9s %8s %7s  %s\n", "case", "dtype", "us", "MB", "GB/s", "of copy", "plan");
   int failures = 0;
   for (const BenchCase& bc : cases(quick)) {
+    if (bc.name.find(only) == std::string::npos) continue;
     for (DType t : {DType::kBF16, DType::kF16, DType::kF32}) {
+      if (!only_dtype.empty() && to_string(t) != only_dtype) continue;
       const double need = bytes_moved(bc, t);
       // Enough sets that one round of them is over 3x the L2: every call reads its inputs from memory.
       const int nsets = std::max(2, std::min(24, static_cast<int>(3 * l2 / need) + 1));
@@ -261,13 +318,14 @@ int main(int argc, char** argv) {
         }
         plans.push_back(pr.plan);
       }
-      const double ms = median_ms(nsets, [&](int k) {
-        const int e = gpu::launch_norm(plans[static_cast<std::size_t>(k)], nullptr, nullptr);
+      auto launch = [&](int k, hipStream_t st) {
+        const int e = gpu::launch_norm(plans[static_cast<std::size_t>(k)], st, nullptr);
         if (e != 0) {
           std::fprintf(stderr, "ERROR: launch failed: %s\n", gpu::error_text(e).c_str());
           std::exit(1);
         }
-      });
+      };
+      const double ms = graphs ? median_graph_ms(nsets, launch) : median_ms(nsets, [&](int k) { launch(k, nullptr); });
       SG_CHECK(hipDeviceSynchronize());
       const bool small = *numel(bc.x) <= 2048 * 8192;
       const bool match = small ? matches_cpu(sets[0], t) : true;

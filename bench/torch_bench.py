@@ -2,9 +2,14 @@
 """PyTorch's time for the same work as bench/gpu_bench, on the same device in the same run, merged with
 gpu_bench's CSV into the table of docs/performance.md.
 
-    python3 bench/torch_bench.py --ours ours.csv [--quick] [--markdown table.md]
+    python3 bench/torch_bench.py --ours ours.csv [--ours again.csv] [--base base.csv ...] [--quick]
+                                 [--stream-launches] [--markdown table.md]
 
-Same layouts, same rotation rule (enough input sets to exceed 3x L2), CUDA events, warm-up, median of batches.
+Several --ours (or --base) files: passes of the same binary, their times averaged per case. --base: a previous
+build's gpu_bench passes from the same run, shown as "base us" and base/ours (> 1: the new build is faster).
+
+Same layouts, same rotation rule (enough input sets to exceed 3x L2), CUDA events, warm-up, median of batches,
+each batch one replay of a CUDA graph of the calls (as gpu_bench; --stream-launches: plain launches).
 RMSNorm is torch.nn.functional.rms_norm on the strided view itself (zero-copy, as a caller would pass it);
 fused add is what an eager model does: s = x + residual (+ post); out = rms_norm(s) (s is residual_out).
 """
@@ -52,16 +57,67 @@ def median_ms(fn, nsets, batches=30, reps=10):
     return statistics.median(times)
 
 
+def median_graph_ms(fn, nsets, batches=30):
+    """The calls captured into one CUDA graph (max(10, nsets) calls rotating through the sets), replayed per batch:
+    the GPU's time alone, as gpu_bench measures its own (eager PyTorch's host cost per call is about the kernel's
+    own time for the 2048-token cases, and would otherwise be what gets timed)."""
+    reps = max(10, nsets)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for i in range(3 * nsets + 10):
+            fn(i % nsets)
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for i in range(reps):
+            fn(i % nsets)
+    for _ in range(3):
+        g.replay()
+    torch.cuda.synchronize()
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times = []
+    for _ in range(batches):
+        a.record()
+        g.replay()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b) / reps)
+    del g
+    return statistics.median(times)
+
+
+def merge_passes(paths):
+    """Per (case, dtype): the first file's row, with us and gbs averaged over every file's pass."""
+    merged = {}
+    for path in paths:
+        for r in csv.DictReader(open(path)):
+            key = (r["case"], r["dtype"])
+            if key not in merged:
+                merged[key] = dict(r, us_list=[], gbs_list=[])
+            merged[key]["us_list"].append(float(r["us"]))
+            merged[key]["gbs_list"].append(float(r["gbs"]))
+    for r in merged.values():
+        r["us"] = statistics.mean(r["us_list"])
+        r["gbs"] = statistics.mean(r["gbs_list"])
+        r["of_copy"] = r["gbs"] / float(r["copy_gbs"])
+    return merged
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ours", required=True, help="CSV written by gpu_bench --csv")
+    ap.add_argument("--ours", required=True, action="append", help="CSV written by gpu_bench --csv (repeatable)")
+    ap.add_argument("--base", action="append", default=[], help="a previous build's gpu_bench CSV (repeatable)")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--stream-launches", action="store_true",
+                    help="time plain launches from Python instead of graph replays (gpu_bench --stream-launches)")
     ap.add_argument("--markdown", help="also write the merged table here")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         print("PyTorch benchmark skipped: no device")
         return 0
-    ours = {(r["case"], r["dtype"]): r for r in csv.DictReader(open(args.ours))}
+    ours, base = merge_passes(args.ours), merge_passes(args.base) if args.base else None
     props = torch.cuda.get_device_properties(0)
     l2 = props.L2_cache_size
     dev = torch.device("cuda")
@@ -84,8 +140,8 @@ def main():
             nsets = max(2, min(24, int(3 * l2 / need) + 1))
             sets = []
             for _ in range(nsets):
-                base = (torch.rand(storage, device=dev) * 1.75 + 0.25) * (torch.randint(0, 2, (storage,), device=dev) * 2 - 1)
-                x = torch.as_strided(base.to(dt), shape, stride, offset)
+                src = (torch.rand(storage, device=dev) * 1.75 + 0.25) * (torch.randint(0, 2, (storage,), device=dev) * 2 - 1)
+                x = torch.as_strided(src.to(dt), shape, stride, offset)
                 w = (torch.rand(hidden, device=dev) + 0.5).to(dt)
                 res = torch.randn(shape, device=dev).to(dt) if op == "fused" else None
                 p = torch.randn(shape, device=dev).to(dt) if post else None
@@ -96,21 +152,30 @@ def main():
                 fn = lambda i: F.rms_norm(sets[i][0] + (sets[i][2] + sets[i][3]), (hidden,), sets[i][1], 1e-6)
             else:
                 fn = lambda i: F.rms_norm(sets[i][0] + sets[i][2], (hidden,), sets[i][1], 1e-6)
-            ms = median_ms(fn, nsets)
+            ms = median_ms(fn, nsets) if args.stream_launches else median_graph_ms(fn, nsets)
             o = ours.get((name, dn))
             if o is None:
                 print(f"ERROR: {name} {dn} missing from {args.ours}", file=sys.stderr)
                 return 1
             ours_us, torch_us = float(o["us"]), ms * 1e3
+            b = base.get((name, dn)) if base else None
             rows.append((name, dn, ours_us, float(o["gbs"]), 100 * float(o["of_copy"]), torch_us,
-                         need / (ms * 1e-3) / 1e9, torch_us / ours_us, o["cpu_match"]))
+                         need / (ms * 1e-3) / 1e9, torch_us / ours_us, o["cpu_match"],
+                         float(b["us"]) if b else None))
             del sets
             torch.cuda.empty_cache()
 
-    lines = ["| case | dtype | ours us | ours GB/s | % of copy | torch us | torch GB/s | torch/ours | GPU==CPU |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    head = "| case | dtype | ours us | ours GB/s | % of copy | torch us | torch GB/s | torch/ours | GPU==CPU |"
+    rule = "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    if base:
+        head += " base us | base/ours |"
+        rule += " ---: | ---: |"
+    lines = [head, rule]
     for r in rows:
-        lines.append(f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[3]:.0f} | {r[4]:.1f}% | {r[5]:.1f} | {r[6]:.0f} | {r[7]:.2f}x | {r[8]} |")
+        line = f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[3]:.0f} | {r[4]:.1f}% | {r[5]:.1f} | {r[6]:.0f} | {r[7]:.2f}x | {r[8]} |"
+        if base:
+            line += f" {r[9]:.1f} | {r[9] / r[2]:.2f}x |" if r[9] else " - | - |"
+        lines.append(line)
     table = "\n".join(lines)
     if args.markdown:
         open(args.markdown, "w").write(table + "\n")
