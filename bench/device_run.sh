@@ -66,9 +66,11 @@ for part in $parts; do
         --markdown "$logs/table_graph.md" ;;
     compare)
       [[ -x $dir/gpu_bench_base ]] || { echo "ERROR: compare needs $dir/gpu_bench_base"; exit 2; }
-      # Plain launches from the host on every side (the base build predates graph timing).
+      # Plain launches from the host on every side (builds before v9 know no other timing; later ones are told).
+      base_args=()
+      "$dir/gpu_bench_base" --stream-launches --only no-such-case > /dev/null 2>&1 && base_args=(--stream-launches)
       for pass in 1 2; do
-        TAIL=3 step "gpu_bench_base_$pass" "$dir/gpu_bench_base" --csv "$logs/base$pass.csv"
+        TAIL=3 step "gpu_bench_base_$pass" "$dir/gpu_bench_base" "${base_args[@]}" --csv "$logs/base$pass.csv"
         TAIL=3 step "gpu_bench_$pass" "$dir/gpu_bench" --stream-launches --csv "$logs/ours$pass.csv"
       done
       TAIL=60 step torch_bench python3 "$dir/torch_bench.py" --stream-launches --ours "$logs/ours1.csv" \
