@@ -49,17 +49,12 @@ struct Synthetic {
 
 Synthetic synthetic_call(const Case& c, int null_storage) {
   Synthetic s;
-  std::vector<int> es(c.storages.size(), 1);
-  for (OperandId id : kAllOperands) {
-    if (c[id].present && c[id].storage >= 0 && static_cast<std::size_t>(c[id].storage) < es.size()) {
-      es[c[id].storage] = std::max(es[c[id].storage], dtype_size(c[id].dtype));
-    }
-  }
+  const std::vector<int> es = storage_elem_sizes(c);
   std::vector<void*> data(c.storages.size(), nullptr);
-  std::vector<bool> byte_size_fits(c.storages.size(), false);
+  std::vector<i64> bytes(c.storages.size(), -1);  // -1: the byte size overflows, the case's element count stands
   for (std::size_t i = 0; i < c.storages.size(); ++i) {
-    i64 bytes = 0;
-    byte_size_fits[i] = c.storages[i].elems >= 0 && !mul_overflows(c.storages[i].elems, es[i], &bytes);
+    i64 nbytes = 0;
+    if (c.storages[i].elems >= 0 && !mul_overflows(c.storages[i].elems, es[i], &nbytes)) bytes[i] = nbytes;
     std::uintptr_t p = kRegion * (i + 1);
     if (c.storages[i].placement == Placement::kTrailing) {
       p += (kPage - static_cast<std::uintptr_t>(c.storages[i].elems) * static_cast<std::uintptr_t>(es[i]) % kPage) % kPage;
@@ -71,21 +66,7 @@ Synthetic synthetic_call(const Case& c, int null_storage) {
                   std::string(to_string(c.storages[i].placement)).c_str());
     s.placement += line;
   }
-  s.call.op = c.op;
-  s.call.eps = c.eps;
-  for (OperandId id : kAllOperands) {
-    const OperandSpec& o = c[id];
-    if (!o.present) continue;
-    TensorArg& t = s.call[id];
-    t.present = true;
-    t.dtype = o.dtype;
-    t.layout = o.layout;
-    if (o.storage < 0 || static_cast<std::size_t>(o.storage) >= c.storages.size()) continue;  // no storage at all
-    t.data = data[o.storage];
-    // As bind_case: a storage shared by dtypes holds bytes / this operand's element size elements.
-    t.storage_elems = byte_size_fits[o.storage] ? c.storages[o.storage].elems * es[o.storage] / dtype_size(o.dtype)
-                                                : c.storages[o.storage].elems;
-  }
+  s.call = call_for_case(c, data, bytes);  // as bind_case binds real buffers
   return s;
 }
 

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -153,6 +154,36 @@ ParseResult parse_case(std::string_view text) {
   }
   r.value = c;
   return r;
+}
+
+std::vector<int> storage_elem_sizes(const Case& c) {
+  std::vector<int> es(c.storages.size(), 1);
+  for (OperandId id : kAllOperands) {
+    const OperandSpec& o = c[id];
+    if (o.present && o.storage >= 0 && static_cast<std::size_t>(o.storage) < es.size()) {
+      es[static_cast<std::size_t>(o.storage)] = std::max(es[static_cast<std::size_t>(o.storage)], dtype_size(o.dtype));
+    }
+  }
+  return es;
+}
+
+NormCall call_for_case(const Case& c, const std::vector<void*>& data, const std::vector<std::int64_t>& storage_bytes) {
+  NormCall call;
+  call.op = c.op;
+  call.eps = c.eps;
+  for (OperandId id : kAllOperands) {
+    const OperandSpec& o = c[id];
+    if (!o.present) continue;
+    TensorArg& t = call[id];
+    t.present = true;
+    t.dtype = o.dtype;
+    t.layout = o.layout;
+    if (o.storage < 0 || static_cast<std::size_t>(o.storage) >= c.storages.size()) continue;  // no storage at all
+    const auto i = static_cast<std::size_t>(o.storage);
+    t.data = data[i];
+    t.storage_elems = storage_bytes[i] >= 0 ? storage_bytes[i] / dtype_size(o.dtype) : c.storages[i].elems;
+  }
+  return call;
 }
 
 std::optional<std::string> check_replayable(const Case& c) {

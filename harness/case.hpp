@@ -79,6 +79,18 @@ struct ParseResult {
 };
 ParseResult parse_case(std::string_view text);
 
+// Bytes per element of each storage: the largest dtype among the operands that name it (1 for a storage no
+// operand names; an operand naming a storage that does not exist is skipped).
+std::vector<int> storage_elem_sizes(const Case& c);
+
+// The NormCall a Case describes, with storage i at data[i]. storage_bytes[i] >= 0: the storage's size in bytes,
+// and an operand's storage_elems is that over the operand's own element size (a storage shared by dtypes holds
+// bytes / element size of each); < 0: the storage has no byte size here (it overflows, or is not mapped), and
+// storage_elems is the case's element count as given, for the dispatcher to judge. An operand naming a storage
+// that does not exist gets no data pointer and no elements. Used by bind_case (real buffers) and the planner
+// fuzzer (synthetic addresses).
+NormCall call_for_case(const Case& c, const std::vector<void*>& data, const std::vector<std::int64_t>& storage_bytes);
+
 // Case-level sanity for replay (storages referenced exist, sizes representable on this host). Not the
 // dispatcher's rules: a Case may describe an invalid call on purpose.
 std::optional<std::string> check_replayable(const Case& c);

@@ -166,13 +166,10 @@ double case_value(std::uint64_t seed, OperandId id, DType dtype, std::int64_t i)
 BoundCase bind_case(const Case& c, HostArena& arena) {
   arena.release_all();
   BoundCase b;
-  b.elem_size.assign(c.storages.size(), 1);
-  for (OperandId id : kAllOperands) {
-    if (c[id].present) b.elem_size[c[id].storage] = std::max(b.elem_size[c[id].storage], dtype_size(c[id].dtype));
-  }
+  b.elem_size = storage_elem_sizes(c);
   std::byte* unmapped = arena.acquire(0, Placement::kTrailing, "unmapped storage").data;  // next byte is a guard
-  std::vector<std::byte*> data(c.storages.size(), unmapped);
-  std::vector<std::int64_t> bytes(c.storages.size(), 0);
+  std::vector<void*> data(c.storages.size(), unmapped);
+  std::vector<std::int64_t> bytes(c.storages.size(), -1);  // -1: not mapped, the case's element count stands
   for (std::size_t i = 0; i < c.storages.size(); ++i) {
     std::string name = fmt::format("storage {} (", i);
     bool first = true;
@@ -187,8 +184,7 @@ BoundCase bind_case(const Case& c, HostArena& arena) {
     const bool mappable = c.storages[i].elems >= 0 && !mul_overflows(c.storages[i].elems, b.elem_size[i], &nbytes) &&
                           nbytes <= kMaxMappedBytes;
     if (!mappable) {
-      b.buffers.push_back(nullptr);
-      bytes[i] = c.storages[i].elems;  // element count kept as given: the dispatcher judges it
+      b.buffers.push_back(nullptr);  // element count kept as given: the dispatcher judges it
       continue;
     }
     HostArena::Buffer& buf = arena.acquire(static_cast<std::size_t>(nbytes), c.storages[i].placement, name);
@@ -196,18 +192,7 @@ BoundCase bind_case(const Case& c, HostArena& arena) {
     data[i] = buf.data;
     bytes[i] = nbytes;
   }
-  b.call.op = c.op;
-  b.call.eps = c.eps;
-  for (OperandId id : kAllOperands) {
-    const OperandSpec& o = c[id];
-    if (!o.present) continue;
-    TensorArg& t = b.call[id];
-    t.present = true;
-    t.data = data[o.storage];
-    t.dtype = o.dtype;
-    t.layout = o.layout;
-    t.storage_elems = b.buffers[o.storage] ? bytes[o.storage] / dtype_size(o.dtype) : bytes[o.storage];
-  }
+  b.call = call_for_case(c, data, bytes);
   return b;
 }
 
