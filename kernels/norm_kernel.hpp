@@ -328,6 +328,18 @@ struct RowProgram {
     std::int64_t x = 0, residual = 0, post = 0, residual_out = 0;
   };
 
+  // The operands pass 1 loads for one chunk, in load order: f(o, id, op, row_off) with operand slot o (0 x,
+  // 1 residual, 2 post_residual_addition; RowLoads::at) and the operand's row offset. pass1_load and
+  // visit_row_loads both go through here.
+  template <class F>
+  SG_HD static void visit_chunk_operands(const KernelArgs& a, const Pass1Rows& r, F&& f) {
+    f(0, OperandId::kX, a.x, r.x);
+    if constexpr (kFused) {
+      f(1, OperandId::kResidual, a.residual, r.residual);
+      if (a.has_post) f(2, OperandId::kPostResidualAddition, a.post, r.post);
+    }
+  }
+
   // Pass 1 for one chunk, split in two so that pass1 can issue every cached chunk's loads before it uses any of
   // them (a GPU thread then waits for one memory round trip per row, not one per chunk). The arithmetic and its
   // order are the same either way.
@@ -337,11 +349,9 @@ struct RowProgram {
   template <class Mem>
   SG_HD static void pass1_load(const KernelArgs& a, Mem& m, const Pass1Rows& r, std::int64_t col0, int n,
                                S (&xs)[kChunk], S (&rs)[kChunk], S (&ps)[kChunk]) {
-    load_raw(m, OperandId::kX, a.x, r.x, col0, a.x.col_stride, n, xs);
-    if constexpr (kFused) {
-      load_raw(m, OperandId::kResidual, a.residual, r.residual, col0, a.residual.col_stride, n, rs);
-      if (a.has_post) load_raw(m, OperandId::kPostResidualAddition, a.post, r.post, col0, a.post.col_stride, n, ps);
-    }
+    visit_chunk_operands(a, r, [&](int o, OperandId id, const OperandAccess& op, std::int64_t row_off) {
+      load_raw(m, id, op, row_off, col0, op.col_stride, n, o == 0 ? xs : (o == 1 ? rs : ps));
+    });
   }
 
   template <class Mem>
@@ -425,11 +435,9 @@ struct RowProgram {
       const std::int64_t col0 = chunk_col(a, lane, k);
       if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
       const int n = chunk_len(a, col0);
-      f(k, 0, OperandId::kX, a.x, r.x, col0, n);
-      if constexpr (kFused) {
-        f(k, 1, OperandId::kResidual, a.residual, r.residual, col0, n);
-        if (a.has_post) f(k, 2, OperandId::kPostResidualAddition, a.post, r.post, col0, n);
-      }
+      visit_chunk_operands(a, r, [&](int o, OperandId id, const OperandAccess& op, std::int64_t row_off) {
+        f(k, o, id, op, row_off, col0, n);
+      });
     }
   }
 

@@ -216,29 +216,31 @@ std::int64_t stage_budget_override() {
   return bytes;
 }
 
-// Multiprocessors of device 0 (1 if unknown).
-std::int64_t multiprocessors() {
-  static const std::int64_t n = [] {
+// What the launch code needs from device 0, read once per process (the first launch).
+struct DeviceInfo {
+  std::int64_t multiprocessors = 1;  // 1 if unknown
+  // Dynamic shared memory a block may opt in to, less room for the static group_sums (48 KiB if unknown).
+  std::int64_t max_dynamic_shared = 48 * 1024;
+};
+const DeviceInfo& device_info() {
+  static const DeviceInfo info = [] {
+    DeviceInfo d;
     hipDeviceProp_t prop;
-    if (hipGetDeviceProperties(&prop, 0) != hipSuccess || prop.multiProcessorCount <= 0) return std::int64_t{1};
-    return static_cast<std::int64_t>(prop.multiProcessorCount);
+    if (hipGetDeviceProperties(&prop, 0) != hipSuccess) {
+      (void)hipGetLastError();  // the launch reports the device's state; don't leave this error behind
+      return d;
+    }
+    if (prop.multiProcessorCount > 0) d.multiprocessors = prop.multiProcessorCount;
+    const auto shared = static_cast<std::int64_t>(sg_max_block_shared(prop));
+    if (shared > 2048) d.max_dynamic_shared = shared - 1024;
+    return d;
   }();
-  return n;
+  return info;
 }
 
 std::int64_t stage_budget_bytes(const Plan& p) {
   if (const std::int64_t o = stage_budget_override(); o > 0) return o;
-  return p.args.row_groups() >= kManyGroupsPerSm * multiprocessors() ? 128 * 1024 : 64 * 1024;
-}
-
-// The most dynamic shared memory a block of device 0 may opt in to (48 KiB if unknown).
-std::int64_t max_dynamic_shared() {
-  static const std::int64_t bytes = [] {
-    hipDeviceProp_t prop;
-    if (hipGetDeviceProperties(&prop, 0) != hipSuccess || sg_max_block_shared(prop) <= 2048) return std::int64_t{48 * 1024};
-    return static_cast<std::int64_t>(sg_max_block_shared(prop)) - 1024;  // the static group_sums and headroom
-  }();
-  return bytes;
+  return p.args.row_groups() >= kManyGroupsPerSm * device_info().multiprocessors ? 128 * 1024 : 64 * 1024;
 }
 
 struct Staging {
@@ -253,7 +255,7 @@ Staging staging(const Plan& p) {
   n = n < 2 ? 2 : (n > kMaxStages ? kMaxStages : n);
   // Never more than a block may have (at most 3 operands x 4 chunks x 256 threads x 16 B = 48 KiB a stage, so two
   // stages always fit the 99 KiB or more of every sm_80+ GPU).
-  while (n > 2 && n * per_stage > max_dynamic_shared()) --n;
+  while (n > 2 && n * per_stage > device_info().max_dynamic_shared) --n;
   return {static_cast<int>(n), static_cast<std::size_t>(n * per_stage)};
 }
 
@@ -273,15 +275,13 @@ std::int64_t resident_blocks(KernelFn kernel, int threads, std::size_t smem) {
   if (auto it = known.find(key); it != known.end()) return it->second;
   if (!raised[kernel]) {
     raised[kernel] = hipFuncSetAttribute(reinterpret_cast<const void*>(kernel), hipFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(max_dynamic_shared())) == hipSuccess;
+                                         static_cast<int>(device_info().max_dynamic_shared)) == hipSuccess;
     if (!raised[kernel]) (void)hipGetLastError();  // reported by the launch instead; don't leave it behind
   }
-  hipDeviceProp_t prop;
   int per_sm = 0;
   std::int64_t n = 0;
-  if (hipGetDeviceProperties(&prop, 0) == hipSuccess &&
-      hipOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem) == hipSuccess && per_sm > 0) {
-    n = static_cast<std::int64_t>(per_sm) * prop.multiProcessorCount;
+  if (hipOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem) == hipSuccess && per_sm > 0) {
+    n = static_cast<std::int64_t>(per_sm) * device_info().multiprocessors;
   } else {
     (void)hipGetLastError();
   }
@@ -311,12 +311,10 @@ Launch choose_kernel(const Plan& p) {
   });
 }
 
-}  // namespace
-
-std::int64_t launch_blocks(const Plan& p) {
+// Blocks launching plan p on kernel l: the row groups, capped by what is resident at once for the staged kernel.
+std::int64_t blocks_for(const Plan& p, const Launch& l) {
   if (p.grid_blocks <= 0) return 0;
   const std::int64_t groups = p.args.row_groups();
-  const Launch l = choose_kernel(p);
   std::int64_t cap = kMaxGridBlocks;
   if (l.stages > 0) {
     cap = resident_blocks(l.kernel, p.args.threads_per_block, l.smem);
@@ -325,11 +323,15 @@ std::int64_t launch_blocks(const Plan& p) {
   return groups < cap ? groups : cap;
 }
 
+}  // namespace
+
+std::int64_t launch_blocks(const Plan& p) { return blocks_for(p, choose_kernel(p)); }
+
 int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran) {
-  const std::int64_t blocks = launch_blocks(p);
+  const Launch l = choose_kernel(p);
+  const std::int64_t blocks = blocks_for(p, l);
   if (blocks == 0) return hipSuccess;
   const std::int64_t groups = p.args.row_groups();
-  const Launch l = choose_kernel(p);
   const dim3 grid(static_cast<unsigned>(blocks)), block(static_cast<unsigned>(p.args.threads_per_block));
   hipLaunchKernelGGL(l.kernel, grid, block, l.smem, static_cast<hipStream_t>(stream), p.args, groups, l.stages,
                      blocks_ran);

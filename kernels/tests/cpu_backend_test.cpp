@@ -127,20 +127,20 @@ TEST(RowMap, MagicDivisionIsExact) {
     m.size[0] = d;
     m.prepare_division();
     ASSERT_NE(m.magic[0], 0u) << "divisor " << d;
-    auto quotient = [&](std::uint32_t r) {
-      const auto hi = static_cast<std::uint32_t>((static_cast<std::uint64_t>(r) * m.magic[0]) >> 32);
-      return (static_cast<std::uint64_t>(hi) + r) >> m.shift[0];
+    // The quotient and remainder row_offset uses (RowMap::split_fast), against the divider's.
+    auto expect_exact = [&](std::uint64_t r) {
+      std::int64_t q = -1, rem = -1;
+      ASSERT_TRUE(m.split_fast(0, static_cast<std::int64_t>(r), q, rem)) << r << " / " << d;
+      ASSERT_EQ(static_cast<std::uint64_t>(q), r / static_cast<std::uint64_t>(d)) << r << " / " << d;
+      ASSERT_EQ(static_cast<std::uint64_t>(rem), r % static_cast<std::uint64_t>(d)) << r << " % " << d;
     };
     const std::uint64_t ud = static_cast<std::uint64_t>(d);
     for (std::uint64_t r : {std::uint64_t{0}, ud - 1, ud, ud + 1, 2 * ud - 1, 2 * ud, std::uint64_t{0x7fffffff},
                             std::uint64_t{0x80000000}, std::uint64_t{0xfffffffe}, std::uint64_t{0xffffffff}}) {
       if (r > 0xffffffffu) continue;
-      ASSERT_EQ(quotient(static_cast<std::uint32_t>(r)), r / ud) << r << " / " << d;
+      expect_exact(r);
     }
-    for (int i = 0; i < 200; ++i) {
-      const auto r = static_cast<std::uint32_t>(next());
-      ASSERT_EQ(quotient(r), r / ud) << r << " / " << d;
-    }
+    for (int i = 0; i < 200; ++i) expect_exact(static_cast<std::uint32_t>(next()));
   };
   for (std::int64_t d = 1; d <= 4096; ++d) check(d);
   for (int i = 0; i < 2000; ++i) check(1 + static_cast<std::int64_t>(next() % 0x7fffffffu));
