@@ -119,29 +119,37 @@ double bytes_moved(const BenchCase& bc, DType t) {
   return b;
 }
 
-// Median milliseconds per call of f(set) over `batches` batches of `reps` calls, rotating through sets.
-template <class F>
-double median_ms(int nsets, F&& f, int batches = 30, int reps = 10) {
+// Median over `batches` of (event time around run_batch() on `stream`) / calls_per_batch, in milliseconds.
+template <class Batch>
+double median_batch_ms(hipStream_t stream, int batches, int calls_per_batch, Batch&& run_batch) {
   hipEvent_t a, b;
   SG_CHECK(hipEventCreate(&a));
   SG_CHECK(hipEventCreate(&b));
-  int next = 0;
-  for (int i = 0; i < 3 * nsets + 10; ++i) f(next++ % nsets);  // warm-up: module load, first touch, clocks
-  SG_CHECK(hipDeviceSynchronize());
   std::vector<double> ms;
   for (int k = 0; k < batches; ++k) {
-    SG_CHECK(hipEventRecord(a, nullptr));
-    for (int r = 0; r < reps; ++r) f(next++ % nsets);
-    SG_CHECK(hipEventRecord(b, nullptr));
+    SG_CHECK(hipEventRecord(a, stream));
+    run_batch();
+    SG_CHECK(hipEventRecord(b, stream));
     SG_CHECK(hipEventSynchronize(b));
     float t = 0;
     SG_CHECK(hipEventElapsedTime(&t, a, b));
-    ms.push_back(t / reps);
+    ms.push_back(t / calls_per_batch);
   }
   SG_CHECK(hipEventDestroy(a));
   SG_CHECK(hipEventDestroy(b));
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
+}
+
+// Median milliseconds per call of f(set) over `batches` batches of `reps` calls, rotating through sets.
+template <class F>
+double median_ms(int nsets, F&& f, int batches = 30, int reps = 10) {
+  int next = 0;
+  for (int i = 0; i < 3 * nsets + 10; ++i) f(next++ % nsets);  // warm-up: module load, first touch, clocks
+  SG_CHECK(hipDeviceSynchronize());
+  return median_batch_ms(nullptr, batches, reps, [&] {
+    for (int r = 0; r < reps; ++r) f(next++ % nsets);
+  });
 }
 
 // The same with the calls captured into a graph (one graph of max(10, nsets) calls, rotating through the sets,
@@ -162,26 +170,11 @@ double median_graph_ms(int nsets, F&& f, int batches = 30) {
   SG_CHECK(hipGraphInstantiate(&exec, graph, nullptr, nullptr, 0));
   for (int i = 0; i < 3; ++i) SG_CHECK(hipGraphLaunch(exec, st));
   SG_CHECK(hipStreamSynchronize(st));
-  hipEvent_t a, b;
-  SG_CHECK(hipEventCreate(&a));
-  SG_CHECK(hipEventCreate(&b));
-  std::vector<double> ms;
-  for (int k = 0; k < batches; ++k) {
-    SG_CHECK(hipEventRecord(a, st));
-    SG_CHECK(hipGraphLaunch(exec, st));
-    SG_CHECK(hipEventRecord(b, st));
-    SG_CHECK(hipEventSynchronize(b));
-    float t = 0;
-    SG_CHECK(hipEventElapsedTime(&t, a, b));
-    ms.push_back(t / reps);
-  }
-  SG_CHECK(hipEventDestroy(a));
-  SG_CHECK(hipEventDestroy(b));
+  const double ms = median_batch_ms(st, batches, reps, [&] { SG_CHECK(hipGraphLaunch(exec, st)); });
   SG_CHECK(hipGraphExecDestroy(exec));
   SG_CHECK(hipGraphDestroy(graph));
   SG_CHECK(hipStreamDestroy(st));
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return ms;
 }
 
 // The GPU's bytes of out (and residual_out) against the CPU backend's run of the same plan on host copies.

@@ -40,21 +40,31 @@ def cases(quick):
     return out
 
 
+def median_batch_ms(run_batch, batches, calls_per_batch):
+    """Median over batches of (event time around run_batch()) / calls_per_batch, in milliseconds."""
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times = []
+    for _ in range(batches):
+        a.record()
+        run_batch()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b) / calls_per_batch)
+    return statistics.median(times)
+
+
 def median_ms(fn, nsets, batches=30, reps=10):
     for i in range(3 * nsets + 10):
         fn(i % nsets)
     torch.cuda.synchronize()
-    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times, nxt = [], 0
-    for _ in range(batches):
-        a.record()
+    nxt = [0]
+
+    def batch():
         for _ in range(reps):
-            fn(nxt % nsets)
-            nxt += 1
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b) / reps)
-    return statistics.median(times)
+            fn(nxt[0] % nsets)
+            nxt[0] += 1
+
+    return median_batch_ms(batch, batches, reps)
 
 
 def median_graph_ms(fn, nsets, batches=30):
@@ -76,16 +86,9 @@ def median_graph_ms(fn, nsets, batches=30):
     for _ in range(3):
         g.replay()
     torch.cuda.synchronize()
-    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = []
-    for _ in range(batches):
-        a.record()
-        g.replay()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b) / reps)
+    ms = median_batch_ms(g.replay, batches, reps)
     del g
-    return statistics.median(times)
+    return ms
 
 
 def merge_passes(paths):
