@@ -81,15 +81,18 @@ struct RowMap {
   }
 
   SG_HD std::int64_t row_offset(std::int64_t r) const {
-    std::int64_t off = offset;
-    if (ndims == 1) return off + r * stride[0];  // the common case: one pitch, no division
+    if (ndims == 1) return offset + r * stride[0];  // the common case: one pitch, no division
     if (ndims == 2) {
       // Head slices of a packed projection, (tokens, heads): one multiply-and-shift, no loop. For r < size[0] *
-      // size[1] (every row a kernel visits) q is the dim-0 index itself; the loop below would reduce it modulo
+      // size[1] (every row a kernel visits) q is the dim-0 index itself; the general loop would reduce it modulo
       // size[0] and agree.
       std::int64_t q = 0, rem = 0;
-      if (split_fast(1, r, q, rem)) return off + rem * stride[1] + q * stride[0];
+      if (split_fast(1, r, q, rem)) return offset + rem * stride[1] + q * stride[0];
     }
+    // Every other map (0 or 3+ dims, sizes or rows past 2^32). Kept inline: moving this loop out of line
+    // (noinline) shrank the staged kernel's code by two thirds but made it 2-9% slower on an H100
+    // (docs/performance.md, v12).
+    std::int64_t off = offset;
     for (int k = ndims - 1; k >= 0; --k) {
       const std::int64_t n = size[k];
       std::int64_t q = 0;
@@ -150,19 +153,15 @@ SG_HD constexpr int chunk_elems(int elem_size) { return 16 / elem_size; }
 inline Geometry choose_geometry(std::int64_t hidden, int elem_size) {
   const std::int64_t chunks = (hidden + chunk_elems(elem_size) - 1) / chunk_elems(elem_size);
   Geometry g;
+  // As few lanes as keep every chunk in the register cache (kMaxCachedChunks a lane): a power of two, at most
+  // kMaxLanes. A row's fixed cost (row decode, reduction, scale) is paid by every lane of the row, so fewer lanes
+  // a row means less of it per byte: a packed-QKV head (128 bf16 = 16 chunks) gets 4 lanes of 4 chunks, not 16
+  // of 1, whose per-row cost made those slices instruction-bound at 58-70% of the copy ceiling on an H100
+  // (docs/performance.md, v12). And more rows, hence more bytes, are in flight between reduction barriers: with
+  // one chunk a lane, 16384x4096 bf16 ran at 46% of the copy ceiling (v4).
+  const std::int64_t want = (chunks + kMaxCachedChunks - 1) / kMaxCachedChunks;
   std::int64_t lanes = 1;
-  if (chunks <= kReduceGroup) {
-    // Short rows (up to 32 chunks: head_dim 128..256 in 16-bit): a power-of-two sub-warp each, one chunk a lane.
-    while (lanes < chunks) lanes *= 2;
-  } else {
-    // Longer rows: as few lanes as keep every chunk in the register cache (kMaxCachedChunks a lane), at least a
-    // warp, at most kMaxLanes. Fewer lanes a row means more rows, hence more bytes, in flight on a multiprocessor
-    // between reduction barriers: with one chunk a lane, 16384x4096 bf16 ran at 46% of the copy ceiling on an
-    // H100 (docs/performance.md).
-    const std::int64_t want = (chunks + kMaxCachedChunks - 1) / kMaxCachedChunks;
-    lanes = kReduceGroup;
-    while (lanes < want && lanes < kMaxLanes) lanes *= 2;
-  }
+  while (lanes < want && lanes < kMaxLanes) lanes *= 2;
   g.lanes = static_cast<int>(lanes);
   g.threads_per_block = g.lanes > 256 ? g.lanes : 256;  // several rows a block when lanes < 256
   g.chunks_per_thread = static_cast<int>((chunks + lanes - 1) / lanes);
@@ -227,9 +226,9 @@ struct RowProgram {
   template <class Mem>
   SG_HD static void load_chunk(Mem& m, OperandId id, const OperandAccess& op, std::int64_t row_off,
                                std::int64_t col0, std::int64_t col_stride, int n, float (&v)[kChunk]) {
-    S s[kChunk];
+    S s[kChunk] = {};  // a scalar chunk loads n elements; decode reads no more (zeroed: compilers can't tell)
     load_raw(m, id, op, row_off, col0, col_stride, n, s);
-    for (int j = 0; j < (kVector ? kChunk : n); ++j) v[j] = to_f32(s[j]);
+    decode(s, kVector ? kChunk : n, v);
   }
 
   template <class Mem>
@@ -251,7 +250,7 @@ struct RowProgram {
   SG_HD static void store_chunk(Mem& m, OperandId id, const OperandAccess& op, std::int64_t row_off,
                                 std::int64_t col0, int n, const float (&v)[kChunk]) {
     S s[kChunk];
-    for (int j = 0; j < (kVector ? kChunk : n); ++j) s[j] = encode(v[j]);
+    encode_chunk(v, kVector ? kChunk : n, s);
     store_raw(m, id, op, row_off, col0, n, s);
   }
 
@@ -315,6 +314,67 @@ struct RowProgram {
     return from_f32(canonical_nan(v));
   }
 
+  // The first n elements of a chunk as fp32 (to_f32 of each); v[j] = 0 for j >= n. A whole bf16 chunk on the
+  // device is read as 32-bit words, two elements each: the low element shifted up, the high one masked, which is
+  // to_f32's bits in one instruction an element (the compiler's per-element extraction took 1.5).
+  SG_HD static void decode(const S (&s)[kChunk], int n, float (&v)[kChunk]) {
+#if SG_DEVICE_PASS
+    if constexpr (kDType == DType::kBF16 && kVector) {
+      std::uint32_t w[kChunkWords];
+      std::memcpy(w, s, sizeof w);
+      for (int i = 0; i < kChunkWords; ++i) {
+        v[2 * i] = bits_float(w[i] << 16);
+        v[2 * i + 1] = bits_float(w[i] & 0xffff0000u);
+      }
+      return;
+    }
+#endif
+    for (int j = 0; j < kChunk; ++j) v[j] = j < n ? to_f32(s[j]) : 0.f;
+  }
+
+  // s[j] = encode(v[j]) for the first n elements. A whole 16-bit chunk on an NVIDIA device converts two values
+  // per instruction (cvt.rn.{bf16x2,f16x2}.f32: the same rounding as the one-value cvt of from_f32) and maps a
+  // NaN half to the canonical bits with one compare-and-mask on the packed pair (set.nan on the halves), the
+  // same bits as encode() element by element: 3 instructions a pair instead of 8 (docs/performance.md, v12).
+  SG_HD static void encode_chunk(const float (&v)[kChunk], int n, S (&s)[kChunk]) {
+#if SG_DEVICE_PASS && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if constexpr (kDType != DType::kF32 && kVector) {
+      std::uint32_t w[kChunkWords];
+      for (int i = 0; i < kChunkWords; ++i) {
+        std::uint32_t packed, nan;
+        if constexpr (kDType == DType::kBF16) {
+          asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(v[2 * i + 1]), "f"(v[2 * i]));
+          asm("set.nan.u32.bf16x2 %0, %1, %1;" : "=r"(nan) : "r"(packed));
+          w[i] = (packed & ~nan) | (0x7fc07fc0u & nan);
+        } else {
+          asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(v[2 * i + 1]), "f"(v[2 * i]));
+          asm("set.nan.u32.f16x2 %0, %1, %1;" : "=r"(nan) : "r"(packed));
+          w[i] = (packed & ~nan) | (0x7e007e00u & nan);
+        }
+      }
+      std::memcpy(s, w, sizeof w);
+      return;
+    }
+#endif
+    for (int j = 0; j < n; ++j) s[j] = encode(v[j]);
+  }
+
+  // The sum of squares of one chunk's values, as a fixed pairwise tree over its kChunk slots: slot j + w is added
+  // to slot j for w = kChunk/2 .. 1. Slots past the valid elements hold +0 (decode), which changes no sum (every
+  // square is +0 or more, or NaN), so a partial chunk of the scalar variant adds the same numbers in the same
+  // order as a whole one. A tree, not a chain: 3 dependent additions a 16-bit chunk instead of 8.
+  SG_HD static float chunk_sumsq(const float (&v)[kChunk]) {
+    float q[kChunk];
+    SG_UNROLL
+    for (int j = 0; j < kChunk; ++j) q[j] = mul_rn(v[j], v[j]);
+    SG_UNROLL
+    for (int w = kChunk / 2; w >= 1; w /= 2) {
+      SG_UNROLL
+      for (int j = 0; j < w; ++j) q[j] = add_rn(q[j], q[j + w]);
+    }
+    return q[0];
+  }
+
   // Chunk k of this lane starts at column (lane + k * lanes) * kChunk; past hidden there is nothing to do.
   SG_HD static std::int64_t chunk_col(const KernelArgs& a, int lane, int k) {
     return (static_cast<std::int64_t>(lane) + static_cast<std::int64_t>(k) * a.lanes) * kChunk;
@@ -344,8 +404,8 @@ struct RowProgram {
   // them (a GPU thread then waits for one memory round trip per row, not one per chunk). The arithmetic and its
   // order are the same either way.
   //   load: x (fused: residual, post) as stored;
-  //   compute: fused: s = x + round(residual [+ post]), rounded to the dtype, stored to residual_out; then the sum
-  //   of squares; xs left holding the values as stored.
+  //   compute: fused: s = x + round(residual [+ post]), rounded to the dtype, stored to residual_out; then the
+  //   chunk's sum of squares (chunk_sumsq) added to sumsq; xs left holding the values as stored.
   template <class Mem>
   SG_HD static void pass1_load(const KernelArgs& a, Mem& m, const Pass1Rows& r, std::int64_t col0, int n,
                                S (&xs)[kChunk], S (&rs)[kChunk], S (&ps)[kChunk]) {
@@ -360,18 +420,25 @@ struct RowProgram {
     // A vector chunk is always whole (the planner proved 16-byte accesses in bounds): a constant trip count keeps
     // the arrays in registers.
     if constexpr (kVector) n = kChunk;
+    float v[kChunk];
     if constexpr (kFused) {
-      for (int j = 0; j < n; ++j) {
-        float res = to_f32(rs[j]);
-        if (a.has_post) res = to_f32(encode(add_rn(res, to_f32(ps[j]))));
-        xs[j] = encode(add_rn(to_f32(xs[j]), res));
+      float res[kChunk];
+      decode(rs, n, res);
+      if (a.has_post) {
+        float p[kChunk];
+        decode(ps, n, p);
+        for (int j = 0; j < kChunk; ++j) p[j] = add_rn(res[j], p[j]);
+        S rounded[kChunk];
+        encode_chunk(p, n, rounded);
+        decode(rounded, n, res);
       }
+      decode(xs, n, v);
+      for (int j = 0; j < kChunk; ++j) v[j] = add_rn(v[j], res[j]);
+      encode_chunk(v, n, xs);
       store_raw(m, OperandId::kResidualOut, a.residual_out, r.residual_out, col0, n, xs);
     }
-    for (int j = 0; j < n; ++j) {
-      const float v = to_f32(xs[j]);
-      sumsq = add_rn(sumsq, mul_rn(v, v));
-    }
+    decode(xs, n, v);
+    sumsq = add_rn(sumsq, chunk_sumsq(v));
   }
 
   template <class Mem>
@@ -397,14 +464,20 @@ struct RowProgram {
   };
   static constexpr int kRowOperands = kFused ? 3 : 1;  // operand slots a row load can fill
 
-  SG_HD static Pass1Rows pass1_rows(const KernelArgs& a, std::int64_t row) {
+  // The row offsets of the operands pass 1 loads (x; fused: residual, post), which is all visit_row_loads needs.
+  SG_HD static Pass1Rows load_rows(const KernelArgs& a, std::int64_t row) {
     Pass1Rows r;
     r.x = a.x.rows.row_offset(row);
     if constexpr (kFused) {
       r.residual = a.residual.rows.row_offset(row);
-      r.residual_out = a.residual_out.rows.row_offset(row);
       if (a.has_post) r.post = a.post.rows.row_offset(row);
     }
+    return r;
+  }
+
+  SG_HD static Pass1Rows pass1_rows(const KernelArgs& a, std::int64_t row) {
+    Pass1Rows r = load_rows(a, row);
+    if constexpr (kFused) r.residual_out = a.residual_out.rows.row_offset(row);
     return r;
   }
 
@@ -429,7 +502,7 @@ struct RowProgram {
   // into shared memory ahead of use), so both address exactly the elements the CPU backend checks.
   template <class F>
   SG_HD static void visit_row_loads(const KernelArgs& a, std::int64_t row, int lane, F&& f) {
-    const Pass1Rows r = pass1_rows(a, row);
+    const Pass1Rows r = load_rows(a, row);
     SG_UNROLL
     for (int k = 0; k < kCached; ++k) {
       const std::int64_t col0 = chunk_col(a, lane, k);
@@ -458,10 +531,20 @@ struct RowProgram {
 
   // compute_row, with fetch(k) called just before chunk k's values in L are used: the GPU's staged kernel fills
   // L chunk by chunk from shared memory there, so only one chunk's operands are live in registers at a time.
-  template <class Mem, class Fetch>
+  //
+  // Only the offsets used here are decoded: residual_out's (fused), and the loaded operands' only when chunks past
+  // the cache are loaded here. The chunks of L are cached whether or not the row cache is on (without it, pass 2
+  // never reads them): no select a chunk.
+  //
+  // kOnlyCached (the GPU's staged kernel, whose plans keep every chunk in the cache): leaves out the chunks past
+  // kCached, which such a plan does not have, so that their loads are not part of that kernel's code.
+  // @pre kOnlyCached implies a.chunks_per_thread <= kCached.
+  template <bool kOnlyCached = false, class Mem, class Fetch>
   SG_HD static void compute_row_fetched(const KernelArgs& a, Mem& m, std::int64_t row, int lane, RowLoads& L,
                                         Fetch&& fetch, State& st) {
-    const Pass1Rows r = pass1_rows(a, row);
+    Pass1Rows r;
+    if (!kOnlyCached && a.chunks_per_thread > kCached) r = load_rows(a, row);
+    if constexpr (kFused) r.residual_out = a.residual_out.rows.row_offset(row);
     float sumsq = 0.f;
     SG_UNROLL
     for (int k = 0; k < kCached; ++k) {
@@ -470,12 +553,9 @@ struct RowProgram {
       const int n = kVector ? kChunk : chunk_len(a, col0);
       fetch(k);
       pass1_compute(a, m, r, col0, n, sumsq, L.x[k], L.r[k], L.p[k]);
-      if (a.cache_rows) {
-        for (int j = n; j < kChunk; ++j) L.x[k][j] = S{};
-        cache_put(st, k, L.x[k]);
-      }
+      cache_put(st, k, L.x[k]);
     }
-    for (int k = kCached; k < a.chunks_per_thread; ++k) {
+    for (int k = kCached; !kOnlyCached && k < a.chunks_per_thread; ++k) {
       const std::int64_t col0 = chunk_col(a, lane, k);
       if (col0 >= a.hidden) break;
       S xs[kChunk];
@@ -510,6 +590,7 @@ struct RowProgram {
   template <class Mem>
   SG_HD static void pass2_chunk_w(const KernelArgs& a, Mem& m, std::int64_t out_off, std::int64_t col0, int n,
                                   float inv, const float (&v)[kChunk], const float (&w)[kChunk]) {
+    if constexpr (kVector) n = kChunk;  // the planner proved every vector chunk whole: no per-element predicate
     float y[kChunk];
     for (int j = 0; j < kChunk; ++j) y[j] = j < n ? mul_rn(mul_rn(v[j], inv), w[j]) : 0.f;
     store_chunk(m, OperandId::kOut, a.out, out_off, col0, n, y);
@@ -532,19 +613,7 @@ struct RowProgram {
     const float inv = inv_rms(a, total);
     const std::int64_t out_off = a.out.rows.row_offset(row);
     if (a.cache_rows) {
-      SG_UNROLL
-      for (int k = 0; k < kCached; ++k) {
-        const std::int64_t col0 = chunk_col(a, lane, k);
-        if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
-        S xs[kChunk];
-        cache_get(st, k, xs);
-        S ws[kChunk];
-        wcache_get(st, k, ws);
-        float v[kChunk], w[kChunk];
-        for (int j = 0; j < kChunk; ++j) v[j] = to_f32(xs[j]);
-        for (int j = 0; j < kChunk; ++j) w[j] = to_f32(ws[j]);
-        pass2_chunk_w(a, m, out_off, col0, chunk_len(a, col0), inv, v, w);
-      }
+      pass2_cached_chunks(a, m, lane, inv, out_off, st);
       return;
     }
     std::int64_t src_off = 0;
@@ -560,6 +629,34 @@ struct RowProgram {
       float v[kChunk];
       pass2_load(a, m, src_off, col0, n, v);
       pass2_chunk(a, m, out_off, col0, n, inv, v);
+    }
+  }
+
+  // Pass 2 of a row-cache plan: the values and the weight from the cache. The GPU's staged kernel (which serves
+  // only such plans) calls it directly. @pre a.cache_rows.
+  template <class Mem>
+  SG_HD static void pass2_cached(const KernelArgs& a, Mem& m, std::int64_t row, int lane, float total,
+                                 const State& st) {
+    pass2_cached_chunks(a, m, lane, inv_rms(a, total), a.out.rows.row_offset(row), st);
+  }
+
+  // The cached chunks of pass 2, with the row's scale and out's row offset.
+  template <class Mem>
+  SG_HD static void pass2_cached_chunks(const KernelArgs& a, Mem& m, int lane, float inv, std::int64_t out_off,
+                                        const State& st) {
+    SG_UNROLL
+    for (int k = 0; k < kCached; ++k) {
+      const std::int64_t col0 = chunk_col(a, lane, k);
+      if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
+      const int n = kVector ? kChunk : chunk_len(a, col0);
+      S xs[kChunk];
+      cache_get(st, k, xs);
+      S ws[kChunk];
+      wcache_get(st, k, ws);
+      float v[kChunk], w[kChunk];
+      decode(xs, n, v);
+      decode(ws, n, w);
+      pass2_chunk_w(a, m, out_off, col0, n, inv, v, w);
     }
   }
 };

@@ -218,21 +218,30 @@ Outputs compute(const NormCall& call) {
   return o;
 }
 
-// The kernel (norm_kernel.hpp) computes in fp32 with unit roundoff u = 2^-24:
-//   sum of squares: each square rounded once, then at most m - 1 sequential additions per thread
-//     (m = elements a thread owns: chunks_per_thread * chunk, from the launch geometry, which depends on hidden
-//     and dtype only) and at most 10 tree levels (log2 of 1024 lanes): all terms are
-//     non-negative, so the relative error is at most (m + 10) u (Higham, Accuracy and Stability, eq. 4.4);
-//   / hidden, + eps, sqrt (halves the relative error, adds u), 1/x, * v, * w: six more roundings.
-// Hence |y_kernel - y| <= eps_rel |y| with eps_rel = ((m + 10 + 2) / 2 + 6) u.
-// Both results are then rounded to the output dtype with p explicit mantissa bits; for |y| in [2^e, 2^(e+1))
-// one ulp is 2^(e-p) >= |y| 2^-(p+1), so they differ by at most floor(eps_rel 2^(p+1)) + 1 ulps.
-// For 16-bit outputs this is 1 ulp; for f32 about m / 2 + 13 ulps (17 at hidden 4096).
+// The kernel (norm_kernel.hpp) computes in fp32 with unit roundoff u = 2^-24. The sum of squares is a summation
+// tree whose height h (the most roundings any one term goes through) follows from the launch geometry, which
+// depends on hidden and dtype only:
+//   each square rounded once (1); within a chunk a pairwise tree (log2 chunk); the chunk sums of a lane added in
+//   order (chunks_per_thread - 1; the first addition is to +0, exact, and not counted); the lanes' partials by a
+//   butterfly (log2 of min(lanes, 32)), then the 32-lane group sums in order (lanes / 32 - 1, when lanes > 32).
+// All terms are non-negative, so the relative error of the sum is at most h u (Higham, Accuracy and Stability,
+// section 4.2, for any summation tree of height h). Then / hidden and + eps (two roundings), sqrt (halves the
+// relative error, adds u), 1/x, * v, * w: six more. Hence |y_kernel - y| <= eps_rel |y| with
+// eps_rel = ((h + 2) / 2 + 6) u. Both results are then rounded to the output dtype with p explicit mantissa bits;
+// for |y| in [2^e, 2^(e+1)) one ulp is 2^(e-p) >= |y| 2^-(p+1), so they differ by at most
+// floor(eps_rel 2^(p+1)) + 1 ulps. For 16-bit outputs this is 1 ulp; for f32, 12 at hidden 128, 17 at 4096.
 std::int64_t out_tolerance_ulps(DType dtype, std::int64_t hidden) {
   const Geometry g = choose_geometry(hidden, dtype_size(dtype));
-  const double m = static_cast<double>(g.chunks_per_thread) * chunk_elems(dtype_size(dtype));
+  auto log2i = [](std::int64_t n) {
+    int l = 0;
+    while ((std::int64_t{1} << l) < n) ++l;
+    return l;
+  };
+  const std::int64_t group = g.lanes < kReduceGroup ? g.lanes : kReduceGroup;
+  const double h = 1.0 + log2i(chunk_elems(dtype_size(dtype))) + (g.chunks_per_thread - 1) + log2i(group) +
+                   (g.lanes > kReduceGroup ? g.lanes / kReduceGroup - 1 : 0);
   const double u = std::ldexp(1.0, -24);
-  const double eps_rel = ((m + 12.0) / 2.0 + 6.0) * u;
+  const double eps_rel = ((h + 2.0) / 2.0 + 6.0) * u;
   return static_cast<std::int64_t>(std::floor(eps_rel * std::ldexp(1.0, dtype_mantissa_bits(dtype) + 1))) + 1;
 }
 

@@ -66,7 +66,12 @@ constexpr int kBlocksPerSm = SG_NORM_MIN_BLOCKS;
 __device__ float reduce_row(float partial, int t, int lanes, float* group_sums) {
   float v = partial;
   const int g = lanes < kReduceGroup ? lanes : kReduceGroup;
-  for (int d = g / 2; d >= 1; d /= 2) v = add_rn(v, sg_shfl_xor(v, d, kReduceGroup));
+  // d = g/2 .. 1 as in reduce_row_emulated, unrolled over every power of two below 32 with the steps past g
+  // skipped (the same exchanges, without a loop's counter and branch on each).
+#pragma unroll
+  for (int d = kReduceGroup / 2; d >= 1; d /= 2) {
+    if (d < g) v = add_rn(v, sg_shfl_xor(v, d, kReduceGroup));
+  }
   float total = v;
   if (lanes > kReduceGroup) {
     if ((t & (kReduceGroup - 1)) == 0) group_sums[t / kReduceGroup] = v;
@@ -178,11 +183,11 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
           std::memcpy(L.at(o, k), &v, sizeof v);
         }
       };
-      Prog::compute_row_fetched(a, m, row, lane, L, fetch, st);
+      Prog::template compute_row_fetched<true>(a, m, row, lane, L, fetch, st);
     }
     // Dead rows (past a.rows in the last group) still shuffle: every lane of a warp takes part in every exchange.
     const float total = reduce_row(st.partial, t, lanes, group_sums);
-    if (live) Prog::pass2(a, m, row, lane, total, st);
+    if (live) Prog::pass2_cached(a, m, row, lane, total, st);
     refill = stage;
     stage = stage + 1 == stages ? 0 : stage + 1;
   }
@@ -198,14 +203,14 @@ int row_operands(const Plan& p) {
 }
 
 // Shared memory the staged kernel may use per block for its stages, and their number: as many stages as fit in
-// the budget, at least 2 (one in use, one in flight), at most kMaxStages. Measured on the H100
-// (docs/performance.md): for large row counts 128 KiB (one block of 8 stages a multiprocessor for 16 KiB
-// stages) beat 64, 96, 160 and 200 KiB by 2-3% of the copy ceiling; but with few row groups a multiprocessor
-// (2048 tokens) a block's row groups run one after another, and two blocks of 64 KiB were 12-15% faster. So:
-// 128 KiB from kManyGroupsPerSm row groups a multiprocessor on, 64 KiB below. SG_GPU_STAGE_KB sets one budget for
-// every launch (a tuning knob for benchmarks).
+// the budget, at least 2 (one in use, one in flight), at most kMaxStages. Measured on the H100 with kernel v12
+// (docs/performance.md, stage sweep): 48 KiB (three 16 KiB stages of a 4-chunk row group; two stages of a fused
+// one), two blocks a multiprocessor, was fastest or within 1% on 33 of the 39 benchmark cases, and up to 18%
+// faster than 128 KiB (one block of 8 stages, which v9's heavier loop needed) on the 2048-token, fused, f32 and
+// head-slice cases; 128 KiB won only on 16-bit contiguous rows of 16384 tokens, by 1-4%. SG_GPU_STAGE_KB sets
+// another budget for every launch (a tuning knob for benchmarks).
 constexpr int kMaxStages = 8;
-constexpr std::int64_t kManyGroupsPerSm = 16;
+constexpr std::int64_t kStageBudgetBytes = 48 * 1024;
 
 // SG_GPU_STAGE_KB in bytes, or 0 when unset.
 std::int64_t stage_budget_override() {
@@ -238,9 +243,9 @@ const DeviceInfo& device_info() {
   return info;
 }
 
-std::int64_t stage_budget_bytes(const Plan& p) {
+std::int64_t stage_budget_bytes() {
   if (const std::int64_t o = stage_budget_override(); o > 0) return o;
-  return p.args.row_groups() >= kManyGroupsPerSm * device_info().multiprocessors ? 128 * 1024 : 64 * 1024;
+  return kStageBudgetBytes;
 }
 
 struct Staging {
@@ -251,7 +256,7 @@ struct Staging {
 Staging staging(const Plan& p) {
   const int cached = p.args.chunks_per_thread < kMaxCachedChunks ? p.args.chunks_per_thread : kMaxCachedChunks;
   const std::int64_t per_stage = static_cast<std::int64_t>(row_operands(p)) * cached * p.args.threads_per_block * 16;
-  std::int64_t n = stage_budget_bytes(p) / (per_stage > 0 ? per_stage : 1);
+  std::int64_t n = stage_budget_bytes() / (per_stage > 0 ? per_stage : 1);
   n = n < 2 ? 2 : (n > kMaxStages ? kMaxStages : n);
   // Never more than a block may have (at most 3 operands x 4 chunks x 256 threads x 16 B = 48 KiB a stage, so two
   // stages always fit the 99 KiB or more of every sm_80+ GPU).

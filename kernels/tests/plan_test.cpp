@@ -42,11 +42,37 @@ TEST(Plan, SeedQAndKPlanZeroCopyVectorAndMatchReference) {
       EXPECT_EQ(p.plan.temp_elems, 0);
       EXPECT_TRUE(p.plan.vector) << describe_plan(p.plan);
       EXPECT_EQ(p.plan.args.x.rows.ndims, 2);  // (2048,32):(6144,128): decoded per row, no copy
-      EXPECT_EQ(p.plan.args.lanes, 16);        // 128 bf16 = 16 chunks: sub-warp of 16 lanes per row
+      EXPECT_EQ(p.plan.args.lanes, 4);         // 128 bf16 = 16 chunks: 4 lanes of 4 chunks a row
+      EXPECT_EQ(p.plan.args.chunks_per_thread, 4);
       const Ran r = run(c);
       EXPECT_EQ(r.verdict.kind, VerdictKind::kPass) << to_string(op) << " " << to_string(x) << "\n" << describe(r.verdict);
     }
   }
+}
+
+// choose_geometry: a power of two lanes, each with at most kMaxCachedChunks chunks unless the row needs more than
+// kMaxLanes lanes' worth, as few lanes as that allows, and whole rows a block.
+TEST(Plan, GeometryKeepsEveryChunkCachedWithFewestLanes) {
+  for (int elem : {2, 4}) {
+    for (std::int64_t hidden = 1; hidden <= 20000; hidden += hidden < 300 ? 1 : 97) {
+      const Geometry g = choose_geometry(hidden, elem);
+      const std::int64_t chunks = (hidden + chunk_elems(elem) - 1) / chunk_elems(elem);
+      ASSERT_GE(g.lanes, 1);
+      ASSERT_EQ(g.lanes & (g.lanes - 1), 0) << hidden;
+      ASSERT_LE(g.lanes, kMaxLanes);
+      ASSERT_EQ(g.chunks_per_thread, (chunks + g.lanes - 1) / g.lanes) << hidden;
+      if (g.lanes < kMaxLanes) {
+        ASSERT_LE(g.chunks_per_thread, kMaxCachedChunks) << hidden;
+      }
+      if (g.lanes > 1) {
+        ASSERT_GT(chunks, (g.lanes / 2) * kMaxCachedChunks) << hidden;  // half as many lanes would not do
+      }
+      ASSERT_EQ(g.threads_per_block % g.lanes, 0);
+    }
+  }
+  EXPECT_EQ(choose_geometry(128, 2).lanes, 4);     // a bf16 head: 4 lanes of 4 chunks
+  EXPECT_EQ(choose_geometry(4096, 2).lanes, 128);  // a bf16 model row: 128 lanes of 4 chunks
+  EXPECT_EQ(choose_geometry(8, 2).lanes, 1);
 }
 
 TEST(Plan, MisalignedQKTakeScalarPathAndStillMatch) {
