@@ -32,6 +32,16 @@ TEST_F(Gpu, GpuAndCpuWriteIdenticalBytes) {
   }
 }
 
+// NaN, inf, the largest finite values, subnormals and -0 among the inputs: the NaN-canonicalising paths (packed
+// 16-bit conversions on the device, element by element on the CPU) write the same bytes.
+TEST_F(Gpu, GpuAndCpuWriteIdenticalBytesOnSpecialValues) {
+  for (std::int64_t i = 0; i < 300; ++i) {
+    const Case c = gpu_tests::generated_case(13, i);
+    const std::string diff = gpu_tests::compare_gpu_cpu(c, arena_, gpu_tests::Inputs::kWithSpecials);
+    ASSERT_EQ(diff, "") << "case " << i << " (with specials)\n" << print_case(c);
+  }
+}
+
 TEST_F(Gpu, EveryBugModelIsCaughtAndTheRunContinues) {
   for (Policy p : kAllPolicies) {
     if (p == Policy::kGuarded) continue;

@@ -131,7 +131,51 @@ Case bug_trigger(Policy policy) {
   return c;
 }
 
-std::string compare_gpu_cpu(const Case& c, HostArena& arena) {
+namespace {
+
+// The special values of one class (Inputs::kWithSpecials), as bit patterns of the dtype.
+std::vector<std::uint32_t> specials(DType t, int cls) {
+  const bool f32 = t == DType::kF32, f16 = t == DType::kF16;
+  switch (cls) {
+    case 0:  // NaNs: quiet, signalling payload, negative, all ones
+      if (f32) return {0x7fc00000u, 0x7f800001u, 0xffc00000u, 0xffffffffu, 0x7fa5a5a5u};
+      if (f16) return {0x7e00u, 0x7c01u, 0xfe00u, 0xffffu, 0x7d55u};
+      return {0x7fc0u, 0x7f81u, 0xffc0u, 0xffffu, 0x7fa5u};
+    case 1:  // infinities
+      if (f32) return {0x7f800000u, 0xff800000u};
+      if (f16) return {0x7c00u, 0xfc00u};
+      return {0x7f80u, 0xff80u};
+    case 2:  // the largest finite values
+      if (f32) return {0x7f7fffffu, 0xff7fffffu};
+      if (f16) return {0x7bffu, 0xfbffu};
+      return {0x7f7fu, 0xff7fu};
+    default:  // the smallest subnormals, -0
+      if (f32) return {0x00000001u, 0x80000001u, 0x80000000u, 0x007fffffu};
+      if (f16) return {0x0001u, 0x8001u, 0x8000u, 0x03ffu};
+      return {0x0001u, 0x8001u, 0x8000u, 0x007fu};
+  }
+}
+
+// Replaces about one input view element in eleven with a special value (Inputs::kWithSpecials).
+void sprinkle_specials(const Case& c, const NormCall& call, const ElementIndex& idx) {
+  std::mt19937_64 g(c.seed ^ 0x5bd1e995u);
+  const int cls = static_cast<int>(c.seed % 4);
+  for (OperandId id : {OperandId::kX, OperandId::kWeight, OperandId::kResidual, OperandId::kPostResidualAddition}) {
+    const TensorArg& t = call[id];
+    if (!t.present || t.data == nullptr) continue;
+    const std::vector<std::uint32_t> vals = specials(t.dtype, cls);
+    const int size = dtype_size(t.dtype);
+    for (std::int64_t e : idx[static_cast<int>(id)]) {
+      if (g() % 11 != 0) continue;
+      const std::uint32_t bits = vals[g() % vals.size()];
+      std::memcpy(static_cast<std::byte*>(t.data) + e * size, &bits, static_cast<std::size_t>(size));  // little-endian
+    }
+  }
+}
+
+}  // namespace
+
+std::string compare_gpu_cpu(const Case& c, HostArena& arena, Inputs inputs) {
   BoundCase b = bind_case(c, arena);
   const NormCall& call = b.call;
   for (HostArena::Buffer* buf : b.buffers) {
@@ -139,8 +183,9 @@ std::string compare_gpu_cpu(const Case& c, HostArena& arena) {
   }
   const PlanResult pr = plan(call, c.policy);
   if (!pr.ok()) return "";
-  // The same starting contents as run_case.
-  (void)prepare_storages(c, b, arena);
+  // The same starting contents as run_case (then, on request, the specials).
+  const ElementIndex idx = prepare_storages(c, b, arena);
+  if (inputs == Inputs::kWithSpecials) sprinkle_specials(c, call, idx);
   auto snapshot = [&] {
     std::vector<std::vector<std::byte>> s(b.buffers.size());
     for (std::size_t k = 0; k < b.buffers.size(); ++k) {

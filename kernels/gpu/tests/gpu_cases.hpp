@@ -21,10 +21,20 @@ Case generated_case(std::uint64_t seed, std::int64_t index);
 // @pre policy != Policy::kGuarded.
 Case bug_trigger(Policy policy);
 
-// Runs c on the CPU backend and on the GPU from identical inputs (filled as run_case fills them) and compares
-// every meaningful byte of every storage: outputs, untouched inputs, slack canaries. "" when all agree, or the
-// case was correctly rejected; else the first difference.
+// Which inputs compare_gpu_cpu starts from.
+enum class Inputs {
+  kCaseValues,  // exactly run_case's (finite values: case_value)
+  // run_case's, then about one input element in eleven (x, weight, residual, post) replaced by a special of the
+  // dtype drawn from one class per case (c.seed % 4): NaNs of several payloads and signs; infinities; the
+  // largest finite value (squares overflow fp32); subnormals and -0. Mixed with finite values they make NaN,
+  // inf and 0 outputs, NaN residual sums, and exercise every NaN-canonicalising path of both backends.
+  kWithSpecials,
+};
+
+// Runs c on the CPU backend and on the GPU from identical inputs (filled as run_case fills them, see Inputs) and
+// compares every meaningful byte of every storage: outputs, untouched inputs, slack canaries. "" when all agree,
+// or the case was correctly rejected; else the first difference.
 // @pre the GPU backend is registered; c.policy == Policy::kGuarded.
-std::string compare_gpu_cpu(const Case& c, HostArena& arena);
+std::string compare_gpu_cpu(const Case& c, HostArena& arena, Inputs inputs = Inputs::kCaseValues);
 
 }  // namespace strideguard::gpu_tests

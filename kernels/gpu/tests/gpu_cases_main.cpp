@@ -76,7 +76,9 @@ int main(int argc, char** argv) {
     int diffs = 0;
     for (std::int64_t i = 0; i < cases; ++i) {
       const Case c = gpu_tests::generated_case(seed + 1000003, i);
-      const std::string d = gpu_tests::compare_gpu_cpu(c, arena);
+      // Odd cases start from inputs with NaN, inf, huge and subnormal values among them.
+      const auto inputs = i % 2 ? gpu_tests::Inputs::kWithSpecials : gpu_tests::Inputs::kCaseValues;
+      const std::string d = gpu_tests::compare_gpu_cpu(c, arena, inputs);
       if (!d.empty()) {
         ++diffs;
         std::printf("FAIL: compare case %lld\n%s%s\n", static_cast<long long>(i), print_case(c).c_str(), d.c_str());
@@ -84,7 +86,7 @@ int main(int argc, char** argv) {
       }
     }
     failures += diffs;
-    std::printf("compare: %lld cases, GPU and CPU bytes identical in %lld, %.1f cases/s\n",
+    std::printf("compare: %lld cases (odd ones with special values), GPU and CPU bytes identical in %lld, %.1f cases/s\n",
                 static_cast<long long>(cases), static_cast<long long>(cases - diffs),
                 static_cast<double>(cases) / seconds_since(t0));
   }
