@@ -4,7 +4,7 @@
 #                                         and, on request: compare (DIR/gpu_bench_base: a previous build's gpu_bench,
 #                                         run alternately with this one, twice each, then PyTorch), sweep (stage
 #                                         budgets, SG_GPU_STAGE_KB; SWEEP_KB, SWEEP_ARGS), ncu (Nsight Compute on
-#                                         three cases)
+#                                         three cases), sass (cuobjdump), ncu_src (per-instruction counters)
 # Logs go to $OUT (or ./device-logs); every part prints its command and the tail of its output.
 set -uo pipefail
 dir=$(cd "$1" && pwd); shift
@@ -66,14 +66,17 @@ for part in $parts; do
         --markdown "$logs/table_graph.md" ;;
     compare)
       [[ -x $dir/gpu_bench_base ]] || { echo "ERROR: compare needs $dir/gpu_bench_base"; exit 2; }
-      # Plain launches from the host on every side (builds before v9 know no other timing; later ones are told).
-      base_args=()
-      "$dir/gpu_bench_base" --stream-launches --only no-such-case > /dev/null 2>&1 && base_args=(--stream-launches)
+      # Base and new alternately, twice each, then PyTorch: graph replays everywhere when the base can (it knows
+      # --stream-launches); a base older than that knows only host launches, and then every side uses them.
+      base_args=() ours_args=()
+      if ! "$dir/gpu_bench_base" --stream-launches --only no-such-case > /dev/null 2>&1; then
+        ours_args=(--stream-launches)
+      fi
       for pass in 1 2; do
         TAIL=3 step "gpu_bench_base_$pass" "$dir/gpu_bench_base" "${base_args[@]}" --csv "$logs/base$pass.csv"
-        TAIL=3 step "gpu_bench_$pass" "$dir/gpu_bench" --stream-launches --csv "$logs/ours$pass.csv"
+        TAIL=3 step "gpu_bench_$pass" "$dir/gpu_bench" "${ours_args[@]}" --csv "$logs/ours$pass.csv"
       done
-      TAIL=60 step torch_bench python3 "$dir/torch_bench.py" --stream-launches --ours "$logs/ours1.csv" \
+      TAIL=60 step torch_bench python3 "$dir/torch_bench.py" "${ours_args[@]}" --ours "$logs/ours1.csv" \
         --ours "$logs/ours2.csv" --base "$logs/base1.csv" --base "$logs/base2.csv" --markdown "$logs/table.md" ;;
     sweep)
       for kb in ${SWEEP_KB:-32 64 128}; do
@@ -86,6 +89,21 @@ for part in $parts; do
         TAIL=80 step "ncu_${c// /_}" ncu --clock-control none -k regex:norm_kernel --launch-skip 40 --launch-count 1 \
           --section SpeedOfLight --section Occupancy --section WarpStateStats --section MemoryWorkloadAnalysis \
           --section LaunchStats "$dir/gpu_bench" --only "$c" --dtype bf16
+      done ;;
+    sass)
+      # The kernels' machine code (instruction counts per loop, register use), for reading beside ncu_src.
+      step sass cuobjdump -sass "$dir/gpu_bench" ;;
+    ncu_src)
+      # Per-instruction counts and stall samples of the staged kernel on NCU_CASES (default: the QKV Q slice and
+      # contiguous 2048x4096), bf16: where the issue slots go.
+      IFS=';' read -r -a cases <<< "${NCU_CASES:-qkv Q slice 16384x32x128;contiguous 2048x4096}"
+      for c in "${cases[@]}"; do
+        rep="$logs/src_${c// /_}"
+        TAIL=40 step "ncu_src_${c// /_}" ncu --clock-control none -k regex:norm_kernel --launch-skip 40 --launch-count 1 \
+          --section SpeedOfLight --section InstructionStats --section WarpStateStats --section SchedulerStats \
+          --section Occupancy --section SourceCounters --import-source no -f -o "$rep" "$dir/gpu_bench" --only "$c" --dtype bf16
+        TAIL=5 step "ncu_src_${c// /_}_details" ncu -i "$rep.ncu-rep" --page details
+        TAIL=5 step "ncu_src_${c// /_}_sass" ncu -i "$rep.ncu-rep" --page source --csv --print-source sass
       done ;;
     *) echo "ERROR: unknown part $part"; exit 2 ;;
   esac
