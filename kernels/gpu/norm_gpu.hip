@@ -120,9 +120,9 @@ __global__ void __launch_bounds__(kMaxLanes, 3)
 // [stage][operand][chunk][thread], so a warp's slots are consecutive (no bank conflicts) and a thread reads only
 // the slots it filled (no barrier needed between copy and use).
 //
-// Rows of one chunk a lane (chunks_per_thread == 1: packed-QKV heads, any row of up to 32 chunks) run
+// Rows of one chunk a lane (chunks_per_thread == 1: since v12's geometry only rows of one chunk, e.g. 8 bf16) run
 // Prog::WithCached<1>: the same program with one cached chunk, so the compiler keeps no registers for the other
-// three and the kernel fits 4 blocks (64 registers): short rows do little work per byte, so more warps are needed
+// three and the kernel fits 4 blocks (64 registers): such rows do little work per byte, so more warps are needed
 // to keep the copies going.
 template <class Prog>
 __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlocksPerSm)
