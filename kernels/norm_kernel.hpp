@@ -38,6 +38,13 @@ inline constexpr int kMaxCachedChunks = 4;  // chunks a thread keeps in register
 #define SG_UNROLL
 #endif
 
+// The least l with 2^l >= n (0 for n <= 1).
+SG_HD constexpr int ceil_log2(std::int64_t n) {
+  int l = 0;
+  while ((std::int64_t{1} << l) < n) ++l;
+  return l;
+}
+
 // Where row r of one operand starts: offset + sum_k idx_k(r) * stride[k], with idx decoded row-major from sizes.
 // ndims == 0: every row starts at offset (a weight, or a single row); ndims == 1: a single pitch.
 struct RowMap {
@@ -60,8 +67,7 @@ struct RowMap {
       shift[k] = 0;
       const std::int64_t d = size[k];
       if (d < 1 || d >= (std::int64_t{1} << 31)) continue;
-      std::uint32_t l = 0;
-      while ((std::int64_t{1} << l) < d) ++l;
+      const auto l = static_cast<std::uint32_t>(ceil_log2(d));
       const std::uint64_t m = ((std::uint64_t{1} << 32) * ((std::uint64_t{1} << l) - static_cast<std::uint64_t>(d))) /
                                   static_cast<std::uint64_t>(d) + 1;
       magic[k] = static_cast<std::uint32_t>(m);  // m <= 2^32 - 1 for every d >= 1 (m == 1 when d is a power of 2)

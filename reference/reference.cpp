@@ -232,13 +232,8 @@ Outputs compute(const NormCall& call) {
 // floor(eps_rel 2^(p+1)) + 1 ulps. For 16-bit outputs this is 1 ulp; for f32, 12 at hidden 128, 17 at 4096.
 std::int64_t out_tolerance_ulps(DType dtype, std::int64_t hidden) {
   const Geometry g = choose_geometry(hidden, dtype_size(dtype));
-  auto log2i = [](std::int64_t n) {
-    int l = 0;
-    while ((std::int64_t{1} << l) < n) ++l;
-    return l;
-  };
   const std::int64_t group = g.lanes < kReduceGroup ? g.lanes : kReduceGroup;
-  const double h = 1.0 + log2i(chunk_elems(dtype_size(dtype))) + (g.chunks_per_thread - 1) + log2i(group) +
+  const double h = 1.0 + ceil_log2(chunk_elems(dtype_size(dtype))) + (g.chunks_per_thread - 1) + ceil_log2(group) +
                    (g.lanes > kReduceGroup ? g.lanes / kReduceGroup - 1 : 0);
   const double u = std::ldexp(1.0, -24);
   const double eps_rel = ((h + 2.0) / 2.0 + 6.0) * u;

@@ -62,6 +62,17 @@ constexpr std::int64_t kMaxGridBlocks = 2147483647;
 #endif
 constexpr int kBlocksPerSm = SG_NORM_MIN_BLOCKS;
 
+// The staged kernel's shared-memory slots per thread and stage: one 16-byte slot per row operand (x; fused:
+// residual, and post only when present) and cached chunk (chunks_per_thread, at most cached_max). The kernel's
+// slot layout and the host's shared-memory size (staging) both come from here.
+struct StageShape {
+  int operands = 1;
+  int chunks = 1;
+};
+__host__ __device__ inline StageShape stage_shape(const KernelArgs& a, bool fused, int cached_max) {
+  return {fused ? (a.has_post ? 3 : 2) : 1, a.chunks_per_thread < cached_max ? a.chunks_per_thread : cached_max};
+}
+
 // The row reduction of one row group (see the file comment); every thread of the block takes part.
 __device__ float reduce_row(float partial, int t, int lanes, float* group_sums) {
   float v = partial;
@@ -134,13 +145,11 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
   const int lanes = a.lanes;
   const int rows_per_block = threads / lanes;
   const int lane = t % lanes;
-  const int cached = a.chunks_per_thread < Prog::kCachedChunks ? a.chunks_per_thread : Prog::kCachedChunks;
-  // Operand slots a row fills: x; fused: residual, and post only when present (row_operands() on the host).
-  const int operands = Prog::kRowOperands == 1 ? 1 : (a.has_post ? 3 : 2);
+  const StageShape shape = stage_shape(a, Prog::kRowOperands > 1, Prog::kCachedChunks);
   GpuMem m;
   if (blocks_ran != nullptr && t == 0) atomicAdd(blocks_ran, 1u);
   auto slot = [&](int stage, int o, int k) -> uint4* {
-    return &stage_slots[((stage * operands + o) * cached + k) * threads + t];
+    return &stage_slots[((stage * shape.operands + o) * shape.chunks + k) * threads + t];
   };
   // Starts the copies of row group `group` into `stage`, and closes the copy group (empty past the last row, so
   // every thread counts the same groups).
@@ -196,12 +205,6 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
 // The staged kernel serves plan p.
 bool staged(const Plan& p) { return p.vector && p.args.cache_rows; }
 
-// Row operands a plan's row loads fill (x; fused: residual; post).
-int row_operands(const Plan& p) {
-  if (p.op != Op::kFusedAddRmsNorm) return 1;
-  return p.args.has_post ? 3 : 2;
-}
-
 // Shared memory the staged kernel may use per block for its stages, and their number: as many stages as fit in
 // the budget, at least 2 (one in use, one in flight), at most kMaxStages. Measured on the H100 with kernel v12
 // (docs/performance.md, stage sweep): 48 KiB (three 16 KiB stages of a 4-chunk row group; two stages of a fused
@@ -212,11 +215,11 @@ int row_operands(const Plan& p) {
 constexpr int kMaxStages = 8;
 constexpr std::int64_t kStageBudgetBytes = 48 * 1024;
 
-// SG_GPU_STAGE_KB in bytes, or 0 when unset.
-std::int64_t stage_budget_override() {
+// kStageBudgetBytes, or SG_GPU_STAGE_KB when set (read once per process).
+std::int64_t stage_budget_bytes() {
   static const std::int64_t bytes = [] {
     const char* e = std::getenv("SG_GPU_STAGE_KB");
-    return e != nullptr && std::atoll(e) > 0 ? std::atoll(e) * 1024 : std::int64_t{0};
+    return e != nullptr && std::atoll(e) > 0 ? std::atoll(e) * 1024 : kStageBudgetBytes;
   }();
   return bytes;
 }
@@ -243,19 +246,14 @@ const DeviceInfo& device_info() {
   return info;
 }
 
-std::int64_t stage_budget_bytes() {
-  if (const std::int64_t o = stage_budget_override(); o > 0) return o;
-  return kStageBudgetBytes;
-}
-
 struct Staging {
   int stages = 0;
   std::size_t bytes = 0;  // dynamic shared memory per block
 };
 
 Staging staging(const Plan& p) {
-  const int cached = p.args.chunks_per_thread < kMaxCachedChunks ? p.args.chunks_per_thread : kMaxCachedChunks;
-  const std::int64_t per_stage = static_cast<std::int64_t>(row_operands(p)) * cached * p.args.threads_per_block * 16;
+  const StageShape shape = stage_shape(p.args, p.op == Op::kFusedAddRmsNorm, kMaxCachedChunks);
+  const std::int64_t per_stage = static_cast<std::int64_t>(shape.operands) * shape.chunks * p.args.threads_per_block * 16;
   std::int64_t n = stage_budget_bytes() / (per_stage > 0 ? per_stage : 1);
   n = n < 2 ? 2 : (n > kMaxStages ? kMaxStages : n);
   // Never more than a block may have (at most 3 operands x 4 chunks x 256 threads x 16 B = 48 KiB a stage, so two
