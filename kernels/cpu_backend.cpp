@@ -25,10 +25,13 @@ std::string describe(const AccessViolation& v, const std::array<std::int64_t, kN
   s += " element " + std::to_string(v.element);
   const std::int64_t n = storage_elems[static_cast<int>(v.operand)];
   if (v.fault != AccessFault::kMisaligned) {
+    // The distances in unsigned arithmetic: a bug model's index can be any int64 (a stride of -2^63 gives
+    // element -2^63, whose negation int64 cannot hold), and a past-the-end element + width can pass 2^63 - 1.
+    const auto e = static_cast<std::uint64_t>(v.element);
     if (v.element < 0) {
-      s += " (" + std::to_string(-v.element) + " before the start";
+      s += " (" + std::to_string(std::uint64_t{0} - e) + " before the start";
     } else {
-      s += " (" + std::to_string(v.element + v.width - n) + " past the end";
+      s += " (" + std::to_string(e + static_cast<std::uint64_t>(v.width) - static_cast<std::uint64_t>(n)) + " past the end";
     }
     s += " of storage " + std::to_string(n) + ")";
   }

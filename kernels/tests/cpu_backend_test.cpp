@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <limits>
 
 #include "harness/case_builder.hpp"
 #include "harness/oracle.hpp"
@@ -45,6 +46,27 @@ std::vector<std::uint16_t> run_direct(const Layout& x, std::int64_t storage, boo
   EXPECT_FALSE(r.violation) << describe(r.violation, storage_sizes(call));
   out.resize(static_cast<std::size_t>(n));
   return out;
+}
+
+// describe() on the extremes of a storage index: a bug model's stride of -2^63 puts an access at element -2^63
+// (found by fuzz_case_cpu under UBSan: the distance was computed by negating it), and one near 2^63 - 1 ends past
+// what int64 holds.
+TEST(CpuBackend, DescribeStatesDistancesAtTheInt64Extremes) {
+  std::array<std::int64_t, kNumOperands> sizes{};
+  sizes[static_cast<int>(OperandId::kOut)] = 66;
+  AccessViolation v;
+  v.fault = AccessFault::kWriteOutOfBounds;
+  v.operand = OperandId::kOut;
+  v.element = std::numeric_limits<std::int64_t>::min();
+  EXPECT_NE(describe(v, sizes).find("out element -9223372036854775808 (9223372036854775808 before the start of storage 66)"),
+            std::string::npos)
+      << describe(v, sizes);
+  v.fault = AccessFault::kReadOutOfBounds;
+  v.element = std::numeric_limits<std::int64_t>::max();
+  v.width = 8;
+  EXPECT_NE(describe(v, sizes).find("(9223372036854775749 past the end of storage 66), 8-wide access"),
+            std::string::npos)
+      << describe(v, sizes);
 }
 
 TEST(CpuBackend, SameValuesGiveBitIdenticalOutputInEveryLayout) {
