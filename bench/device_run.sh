@@ -79,9 +79,13 @@ for part in $parts; do
       TAIL=60 step torch_bench python3 "$dir/torch_bench.py" "${ours_args[@]}" --ours "$logs/ours1.csv" \
         --ours "$logs/ours2.csv" --base "$logs/base1.csv" --base "$logs/base2.csv" --markdown "$logs/table.md" ;;
     sweep)
+      # Stage budgets (SWEEP_KB) x staged blocks a multiprocessor at most (SWEEP_BLOCKS; 0: as many as fit).
       for kb in ${SWEEP_KB:-32 64 128}; do
-        # shellcheck disable=SC2086  # SWEEP_ARGS: several arguments
-        SG_GPU_STAGE_KB=$kb TAIL=24 step "sweep_${kb}kb" "$dir/gpu_bench" ${SWEEP_ARGS:---quick} --csv "$logs/sweep_${kb}kb.csv"
+        for nb in ${SWEEP_BLOCKS:-0}; do
+          # shellcheck disable=SC2086  # SWEEP_ARGS: several arguments
+          SG_GPU_STAGE_KB=$kb SG_GPU_BLOCKS_PER_SM=$nb TAIL=3 step "sweep_${kb}kb_${nb}b" "$dir/gpu_bench" \
+            ${SWEEP_ARGS:---quick} --csv "$logs/sweep_${kb}kb_${nb}b.csv"
+        done
       done ;;
     ncu)
       # One launch of each case (past the warm-up), the sections that say where the time goes.

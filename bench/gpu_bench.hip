@@ -202,6 +202,160 @@ double same_size_copy_ms(double need, int nsets, bool graphs) {
   return ms;
 }
 
+// The layout copy: the least work a case's data movement allows. Every 16-byte chunk of the case's inputs is read
+// once through the case's own row layout (x: its view, e.g. a K slice's 2 KiB rows at a 12 KiB pitch; residual and
+// post: dense), XOR-ed together, and written to every output (out; fused: residual_out too), dense: the same bytes,
+// the same addresses and the same access pattern as the norm, with no reduction, no arithmetic and no barrier. Its
+// time is a per-case yardstick of what the hardware allows (launch, ramp and tail included), which a 1 GiB copy
+// cannot be for the small cases. Row r of x starts at chunk x_off + (r >> heads_log2) * pitch0 +
+// (r & (heads - 1)) * pitch1 (every case's chunks per row and heads are powers of two, which the host checks).
+struct LayoutCopyArgs {
+  const uint4* in[3] = {};
+  uint4* out[2] = {};
+  int n_in = 1, n_out = 1;
+  std::int64_t chunks = 0;  // rows << cpr_log2
+  int cpr_log2 = 0, heads_log2 = 0;
+  std::int64_t x_off = 0, pitch0 = 0, pitch1 = 0;  // in chunks
+};
+
+template <int kIn, int kOut>
+__global__ void __launch_bounds__(256) layout_copy(LayoutCopyArgs a) {
+  constexpr int kUnroll = 4;  // four chunks a thread in flight per iteration
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  const std::int64_t cmask = (std::int64_t{1} << a.cpr_log2) - 1, hmask = (std::int64_t{1} << a.heads_log2) - 1;
+  for (std::int64_t i0 = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i0 < a.chunks;
+       i0 += kUnroll * stride) {
+    uint4 v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const std::int64_t i = i0 + u * stride;
+      if (i >= a.chunks) break;
+      const std::int64_t r = i >> a.cpr_log2;
+      v[u] = a.in[0][a.x_off + (r >> a.heads_log2) * a.pitch0 + (r & hmask) * a.pitch1 + (i & cmask)];
+#pragma unroll
+      for (int k = 1; k < kIn; ++k) {
+        const uint4 w = a.in[k][i];
+        v[u].x ^= w.x; v[u].y ^= w.y; v[u].z ^= w.z; v[u].w ^= w.w;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const std::int64_t i = i0 + u * stride;
+      if (i >= a.chunks) break;
+#pragma unroll
+      for (int k = 0; k < kOut; ++k) a.out[k][i] = v[u];
+    }
+  }
+}
+
+using LayoutCopyFn = void (*)(LayoutCopyArgs);
+LayoutCopyFn layout_copy_kernel(int n_in, int n_out) {
+  if (n_in == 1 && n_out == 1) return layout_copy<1, 1>;
+  if (n_in == 2 && n_out == 2) return layout_copy<2, 2>;
+  if (n_in == 3 && n_out == 2) return layout_copy<3, 2>;
+  std::fprintf(stderr, "ERROR: layout copy: no kernel for %d inputs and %d outputs\n", n_in, n_out);
+  std::exit(1);
+}
+
+int log2_exact(std::int64_t v, const char* what) {
+  int l = 0;
+  while ((std::int64_t{1} << l) < v) ++l;
+  if (v <= 0 || (std::int64_t{1} << l) != v) {
+    std::fprintf(stderr, "ERROR: layout copy: %s = %lld is not a power of two\n", what, static_cast<long long>(v));
+    std::exit(1);
+  }
+  return l;
+}
+
+// The layout copy's arguments for one set: x through its view, the other operands dense.
+LayoutCopyArgs layout_copy_args(const Set& s, int es) {
+  const NormCall& c = s.call;
+  const Layout& x = c[OperandId::kX].layout;
+  const std::int64_t per_chunk = 16 / es;
+  auto in_chunks = [&](std::int64_t elems, const char* what) {
+    if (elems % per_chunk != 0) {
+      std::fprintf(stderr, "ERROR: layout copy: %s (%lld elements) is not whole 16-byte chunks\n", what,
+                   static_cast<long long>(elems));
+      std::exit(1);
+    }
+    return elems / per_chunk;
+  };
+  LayoutCopyArgs a;
+  const std::int64_t hidden = x.shape[x.rank - 1];
+  const std::int64_t heads = x.rank == 3 ? x.shape[1] : 1;
+  if (x.stride[x.rank - 1] != 1 || x.rank < 2 || x.rank > 3) {
+    std::fprintf(stderr, "ERROR: layout copy: x must be rank 2 or 3 with unit column stride\n");
+    std::exit(1);
+  }
+  a.cpr_log2 = log2_exact(in_chunks(hidden, "hidden"), "chunks per row");
+  a.heads_log2 = log2_exact(heads, "heads");
+  a.chunks = in_chunks(*numel(x), "x");
+  a.x_off = in_chunks(x.offset, "x offset");
+  a.pitch0 = in_chunks(x.stride[0], "x stride 0");
+  a.pitch1 = x.rank == 3 ? in_chunks(x.stride[1], "x stride 1") : 0;
+  a.in[0] = static_cast<const uint4*>(c[OperandId::kX].data);
+  a.out[0] = static_cast<uint4*>(c[OperandId::kOut].data);
+  if (c.op == Op::kFusedAddRmsNorm) {
+    a.in[a.n_in++] = static_cast<const uint4*>(c[OperandId::kResidual].data);
+    if (c[OperandId::kPostResidualAddition].present) {
+      a.in[a.n_in++] = static_cast<const uint4*>(c[OperandId::kPostResidualAddition].data);
+    }
+    a.out[a.n_out++] = static_cast<uint4*>(c[OperandId::kResidualOut].data);
+  }
+  return a;
+}
+
+// The layout copy's time per call over `sets` (rotated and timed as the case was), the faster of two grids: one
+// thread per four chunks (every chunk's load issued by the first wave that reaches it) and a persistent grid of
+// 8 blocks a multiprocessor walking the chunks grid-stride.
+double layout_copy_ms(const std::vector<Set>& sets, int es, int multiprocessors, bool graphs) {
+  std::vector<LayoutCopyArgs> args;
+  for (const Set& s : sets) args.push_back(layout_copy_args(s, es));
+  const LayoutCopyFn k = layout_copy_kernel(args[0].n_in, args[0].n_out);
+  const auto nsets = static_cast<int>(sets.size());
+  double best = 0;
+  for (const std::int64_t blocks : {(args[0].chunks + 1023) / 1024, std::int64_t{8} * multiprocessors}) {
+    auto copy = [&](int i, hipStream_t st) {
+      hipLaunchKernelGGL(k, dim3(static_cast<unsigned>(blocks)), dim3(256), 0, st, args[static_cast<std::size_t>(i)]);
+      SG_CHECK(hipGetLastError());
+    };
+    const double ms = graphs ? median_graph_ms(nsets, copy) : median_ms(nsets, [&](int i) { copy(i, nullptr); });
+    if (best == 0 || ms < best) best = ms;
+  }
+  SG_CHECK(hipDeviceSynchronize());
+  return best;
+}
+
+// Checks the layout copy against the host: every output chunk the XOR of the inputs' chunks (set 0, after a run).
+bool layout_copy_correct(const Set& s, int es) {
+  const LayoutCopyArgs a = layout_copy_args(s, es);
+  const NormCall& c = s.call;
+  auto fetch = [&](OperandId id) {
+    std::vector<uint4> h(static_cast<std::size_t>(c[id].storage_elems * es / 16));
+    SG_CHECK(hipMemcpy(h.data(), c[id].data, h.size() * 16, hipMemcpyDeviceToHost));
+    return h;
+  };
+  std::vector<std::vector<uint4>> in{fetch(OperandId::kX)};
+  if (a.n_in > 1) in.push_back(fetch(OperandId::kResidual));
+  if (a.n_in > 2) in.push_back(fetch(OperandId::kPostResidualAddition));
+  std::vector<std::vector<uint4>> out{fetch(OperandId::kOut)};
+  if (a.n_out > 1) out.push_back(fetch(OperandId::kResidualOut));
+  const std::int64_t cmask = (std::int64_t{1} << a.cpr_log2) - 1, hmask = (std::int64_t{1} << a.heads_log2) - 1;
+  for (std::int64_t i = 0; i < a.chunks; ++i) {
+    const std::int64_t r = i >> a.cpr_log2;
+    uint4 v = in[0][static_cast<std::size_t>(a.x_off + (r >> a.heads_log2) * a.pitch0 + (r & hmask) * a.pitch1 + (i & cmask))];
+    for (std::size_t k = 1; k < in.size(); ++k) {
+      const uint4 w = in[k][static_cast<std::size_t>(i)];
+      v.x ^= w.x; v.y ^= w.y; v.z ^= w.z; v.w ^= w.w;
+    }
+    for (const auto& o : out) {
+      const uint4 got = o[static_cast<std::size_t>(i)];
+      if (got.x != v.x || got.y != v.y || got.z != v.z || got.w != v.w) return false;
+    }
+  }
+  return true;
+}
+
 // The GPU's bytes of out (and residual_out) against the CPU backend's run of the same plan on host copies.
 bool matches_cpu(const Set& s, DType t) {
   NormCall host = s.call;
@@ -305,18 +459,37 @@ int main(int argc, char** argv) {
   SG_CHECK(hipMalloc(&dst, copy_bytes));
   SG_CHECK(hipMemset(src, 0x3c, copy_bytes));
   const double copy_ms = median_ms(1, [&](int) { SG_CHECK(hipMemcpyAsync(dst, src, copy_bytes, hipMemcpyDeviceToDevice, nullptr)); }, 10, 3);
-  const double copy_gbs = 2.0 * copy_bytes / (copy_ms * 1e-3) / 1e9;
+  const double memcpy_gbs = 2.0 * copy_bytes / (copy_ms * 1e-3) / 1e9;
+  // The same 1 GiB through the layout-copy kernel (2^26 rows of one chunk, one chunk apart): the ceiling is the
+  // faster of the two copies.
+  LayoutCopyArgs big;
+  big.in[0] = static_cast<const uint4*>(src);
+  big.out[0] = static_cast<uint4*>(dst);
+  big.chunks = static_cast<std::int64_t>(copy_bytes / 16);
+  big.pitch0 = 1;
+  double kernel_ms = 0;
+  for (const std::int64_t blocks : {big.chunks / 1024, std::int64_t{8} * prop.multiProcessorCount}) {
+    const double ms = median_ms(1, [&](int) {
+      hipLaunchKernelGGL((layout_copy<1, 1>), dim3(static_cast<unsigned>(blocks)), dim3(256), 0, nullptr, big);
+      SG_CHECK(hipGetLastError());
+    }, 10, 3);
+    if (kernel_ms == 0 || ms < kernel_ms) kernel_ms = ms;
+  }
+  const double kernel_gbs = 2.0 * copy_bytes / (kernel_ms * 1e-3) / 1e9;
+  const double copy_gbs = std::max(memcpy_gbs, kernel_gbs);
   SG_CHECK(hipFree(src));
   SG_CHECK(hipFree(dst));
-  std::printf("copy ceiling: %.0f GB/s (1 GiB device-to-device, read + write)\n", copy_gbs);
+  std::printf("copy ceiling: %.0f GB/s (1 GiB device-to-device, read + write: cudaMemcpyAsync %.0f GB/s, copy kernel "
+              "%.0f GB/s)\n", copy_gbs, memcpy_gbs, kernel_gbs);
 
   FILE* csv = csv_path.empty() ? nullptr : std::fopen(csv_path.c_str(), "w");
   if (!csv_path.empty() && csv == nullptr) {
     std::fprintf(stderr, "ERROR: cannot write %s\n", csv_path.c_str());
     return 1;
   }
-  if (csv) std::fprintf(csv, "case,dtype,us,bytes,gbs,copy_gbs,of_copy,plan,cpu_match,copy_same_us\n");
-  std::printf("%-34s %-5s %9s %9s %8s %7s %9s  %s\n", "case", "dtype", "us", "MB", "GB/s", "of copy", "of same", "plan");
+  if (csv) std::fprintf(csv, "case,dtype,us,bytes,gbs,copy_gbs,of_copy,plan,cpu_match,copy_same_us,layout_copy_us\n");
+  std::printf("%-34s %-5s %9s %9s %8s %7s %9s %9s  %s\n", "case", "dtype", "us", "MB", "GB/s", "of copy", "of same",
+              "of layout", "plan");
   int failures = 0;
   for (const BenchCase& bc : cases(quick)) {
     if (bc.name.find(only) == std::string::npos) continue;
@@ -349,18 +522,25 @@ int main(int argc, char** argv) {
       const bool match = small ? matches_cpu(sets[0], t) : true;
       if (!match) ++failures;
       const double gbs = need / (ms * 1e-3) / 1e9;
-      const std::string p = describe_plan(plans[0]);
+      const std::string p = describe_plan(plans[0]) + " launch_blocks=" + std::to_string(gpu::launch_blocks(plans[0]));
+      const double layout_ms = layout_copy_ms(sets, dtype_size(t), prop.multiProcessorCount, graphs);
+      if (!layout_copy_correct(sets[0], dtype_size(t))) {
+        std::fprintf(stderr, "ERROR: %s %s: the layout copy wrote wrong bytes\n", bc.name.c_str(),
+                     std::string(to_string(t)).c_str());
+        return 1;
+      }
       for (Set& s : sets) {
         for (void* q : s.owned) SG_CHECK(hipFree(q));
       }
       const double same_ms = same_size_copy_ms(need, nsets, graphs);
-      std::printf("%-34s %-5s %9.1f %9.1f %8.0f %6.1f%% %8.1f%%  %s%s\n", bc.name.c_str(), std::string(to_string(t)).c_str(),
-                  ms * 1e3, need / 1e6, gbs, 100 * gbs / copy_gbs, 100 * same_ms / ms, p.c_str(),
+      std::printf("%-34s %-5s %9.1f %9.1f %8.0f %6.1f%% %8.1f%% %8.1f%%  %s%s\n", bc.name.c_str(),
+                  std::string(to_string(t)).c_str(), ms * 1e3, need / 1e6, gbs, 100 * gbs / copy_gbs, 100 * same_ms / ms,
+                  100 * layout_ms / ms, p.c_str(),
                   small ? (match ? " [GPU==CPU]" : " [GPU!=CPU]") : "");
       if (csv) {
-        std::fprintf(csv, "%s,%s,%.3f,%.0f,%.1f,%.1f,%.4f,%s,%s,%.3f\n", bc.name.c_str(), std::string(to_string(t)).c_str(),
-                     ms * 1e3, need, gbs, copy_gbs, gbs / copy_gbs, p.c_str(), small ? (match ? "yes" : "NO") : "not checked",
-                     same_ms * 1e3);
+        std::fprintf(csv, "%s,%s,%.3f,%.0f,%.1f,%.1f,%.4f,%s,%s,%.3f,%.3f\n", bc.name.c_str(),
+                     std::string(to_string(t)).c_str(), ms * 1e3, need, gbs, copy_gbs, gbs / copy_gbs, p.c_str(),
+                     small ? (match ? "yes" : "NO") : "not checked", same_ms * 1e3, layout_ms * 1e3);
       }
     }
   }

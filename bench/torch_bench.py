@@ -7,7 +7,9 @@ gpu_bench's CSV into the table of docs/performance.md.
 
 Several --ours (or --base) files: passes of the same binary, their times averaged per case. --base: a previous
 build's gpu_bench passes from the same run, shown as "base us" and base/ours (> 1: the new build is faster).
-"% of same-size copy": a device-to-device copy of the case's bytes (gpu_bench's copy_same_us) over our time.
+"% of same-size copy": a device-to-device cudaMemcpy of the case's bytes (gpu_bench's copy_same_us) over our time;
+"% of layout copy": gpu_bench's layout copy (the case's own reads and writes, no arithmetic: layout_copy_us) over
+our time.
 
 Same layouts, same rotation rule (enough input sets to exceed 3x L2), CUDA events, warm-up, median of batches,
 each batch one replay of a CUDA graph of the calls (as gpu_bench; --stream-launches: plain launches).
@@ -102,11 +104,13 @@ def merge_passes(paths):
                 merged[key] = dict(r, us_list=[], gbs_list=[])
             merged[key]["us_list"].append(float(r["us"]))
             merged[key]["gbs_list"].append(float(r["gbs"]))
-            if r.get("copy_same_us"):
-                merged[key].setdefault("same_list", []).append(float(r["copy_same_us"]))
+            for col in ("copy_same_us", "layout_copy_us"):
+                if r.get(col):
+                    merged[key].setdefault(col + "_list", []).append(float(r[col]))
     for r in merged.values():
-        if r.get("same_list"):
-            r["copy_same_us"] = statistics.mean(r["same_list"])
+        for col in ("copy_same_us", "layout_copy_us"):
+            if r.get(col + "_list"):
+                r[col] = statistics.mean(r[col + "_list"])
         r["us"] = statistics.mean(r["us_list"])
         r["gbs"] = statistics.mean(r["gbs_list"])
         r["of_copy"] = r["gbs"] / float(r["copy_gbs"])
@@ -168,22 +172,25 @@ def main():
             ours_us, torch_us = float(o["us"]), ms * 1e3
             b = base.get((name, dn)) if base else None
             same = float(o["copy_same_us"]) if o.get("copy_same_us") else None
+            lay = float(o["layout_copy_us"]) if o.get("layout_copy_us") else None
             rows.append((name, dn, ours_us, float(o["gbs"]), 100 * float(o["of_copy"]), torch_us,
                          need / (ms * 1e-3) / 1e9, torch_us / ours_us, o["cpu_match"],
-                         float(b["us"]) if b else None, 100 * same / ours_us if same else None))
+                         float(b["us"]) if b else None, 100 * same / ours_us if same else None,
+                         100 * lay / ours_us if lay else None))
             del sets
             torch.cuda.empty_cache()
 
-    head = ("| case | dtype | ours us | ours GB/s | % of copy | % of same-size copy | torch us | torch GB/s | torch/ours"
-            " | GPU==CPU |")
-    rule = "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    head = ("| case | dtype | ours us | ours GB/s | % of copy | % of same-size copy | % of layout copy | torch us"
+            " | torch GB/s | torch/ours | GPU==CPU |")
+    rule = "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     if base:
         head += " base us | base/ours |"
         rule += " ---: | ---: |"
     lines = [head, rule]
     for r in rows:
         same = f"{r[10]:.1f}%" if r[10] else "-"
-        line = (f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[3]:.0f} | {r[4]:.1f}% | {same} | {r[5]:.1f} | {r[6]:.0f}"
+        lay = f"{r[11]:.1f}%" if r[11] else "-"
+        line = (f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[3]:.0f} | {r[4]:.1f}% | {same} | {lay} | {r[5]:.1f} | {r[6]:.0f}"
                 f" | {r[7]:.2f}x | {r[8]} |")
         if base:
             line += f" {r[9]:.1f} | {r[9] / r[2]:.2f}x |" if r[9] else " - | - |"
