@@ -220,7 +220,7 @@ std::string probe_row(const Plan& p, const NormCall& call, i64 row) {
   std::vector<Access> log;
   ProbeMem mem(call, &log);
   const bool fused = p.op == Op::kFusedAddRmsNorm;
-  visit_program(p.dtype, p.vector, fused, [&]<class Prog>() {
+  visit_program(p.dtype, p.vector, fused, simple_rows(a), [&]<class Prog>() {
     std::vector<typename Prog::State> st(static_cast<std::size_t>(a.lanes));
     for (int lane = 0; lane < a.lanes; ++lane) Prog::pass1(a, mem, row, lane, st[lane]);
     for (int lane = 0; lane < a.lanes; ++lane) Prog::pass2(a, mem, row, lane, 1.f, st[lane]);

@@ -148,7 +148,7 @@ CpuRunResult run_cpu(const Plan& p, const std::array<std::int64_t, kNumOperands>
                      const CpuRunOptions& options) {
   CheckedMem m(storage_elems, options);
   if (p.grid_blocks > 0) {
-    visit_program(p.dtype, p.vector, p.op == Op::kFusedAddRmsNorm, [&]<class Prog>() { emulate_grid<Prog>(p, m); });
+    visit_program(p.dtype, p.vector, p.op == Op::kFusedAddRmsNorm, simple_rows(p.args), [&]<class Prog>() { emulate_grid<Prog>(p, m); });
   }
   return m.result();
 }

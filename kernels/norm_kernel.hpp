@@ -120,6 +120,29 @@ struct RowMap {
     }
     return off;
   }
+
+  // The row maps row_offset_simple() serves for every row below `rows`: at most 2 dims (0 dims only with no pitch),
+  // and 2 only with dim 1's division prepared and rows <= 2^32, where row_offset takes its loop-free path anyway.
+  bool simple(std::int64_t rows) const {
+    if (ndims == 0) return stride[0] == 0;
+    if (ndims == 1) return true;
+    return ndims == 2 && magic[1] != 0 && rows <= (std::int64_t{1} << 32);
+  }
+
+  // row_offset without its general loop, for the GPU's kernels of plans whose every row map is simple(): the
+  // staged kernel inlines a row decode per operand, and the general loop's copies, never run on such plans, were
+  // most of its machine code (docs/performance.md, v13).
+  // @pre simple(rows) and 0 <= r < rows. @post the same value as row_offset(r).
+  SG_HD std::int64_t row_offset_simple(std::int64_t r) const {
+    if (ndims == 2) {
+      const auto r32 = static_cast<std::uint32_t>(r);
+      const auto hi = static_cast<std::uint32_t>((static_cast<std::uint64_t>(r32) * magic[1]) >> 32);
+      const auto q = static_cast<std::uint32_t>((static_cast<std::uint64_t>(hi) + r32) >> shift[1]);
+      const auto rem = static_cast<std::int64_t>(r32 - q * static_cast<std::uint32_t>(size[1]));
+      return offset + rem * stride[1] + static_cast<std::int64_t>(q) * stride[0];
+    }
+    return offset + r * stride[0];
+  }
 };
 
 // How the kernel addresses one operand: storage base, row map, and the stride between columns.
@@ -182,7 +205,10 @@ inline Geometry choose_geometry(std::int64_t hidden, int elem_size) {
 // kCached: chunks a thread keeps in registers (kMaxCachedChunks everywhere, except the GPU's kernel for rows of
 // one chunk a lane, which instantiates 1 so the compiler drops the rest; valid only for chunks_per_thread <=
 // kCached when the row cache is on).
-template <DType kDType, bool kVector, bool kFused, int kCached = kMaxCachedChunks>
+//
+// kSimpleRows: every row map of the plan is RowMap::simple() (simple_rows()), so rows are decoded by
+// row_offset_simple; the offsets are the same, the code smaller (visit_program chooses it, CPU and GPU alike).
+template <DType kDType, bool kVector, bool kFused, int kCached = kMaxCachedChunks, bool kSimpleRows = false>
 struct RowProgram {
   using Traits = DTypeTraits<kDType>;
   using S = typename Traits::Storage;
@@ -191,7 +217,17 @@ struct RowProgram {
   static constexpr bool kIsVector = kVector;
   static constexpr int kCachedChunks = kCached;
   template <int N>
-  using WithCached = RowProgram<kDType, kVector, kFused, N>;
+  using WithCached = RowProgram<kDType, kVector, kFused, N, kSimpleRows>;
+  static constexpr bool kSimple = kSimpleRows;
+
+  // Where row `row` of an operand starts (RowMap::row_offset, or row_offset_simple on kSimpleRows programs).
+  SG_HD static std::int64_t row_off(const RowMap& m, std::int64_t row) {
+    if constexpr (kSimpleRows) {
+      return m.row_offset_simple(row);
+    } else {
+      return m.row_offset(row);
+    }
+  }
 
   // The cache keeps pass-1 values as stored, packed in 32-bit words: every cached value is exact in the dtype (a
   // loaded element, or a fused sum already rounded to it), so converting back in pass 2 gives the same fp32 bits,
@@ -473,17 +509,17 @@ struct RowProgram {
   // The row offsets of the operands pass 1 loads (x; fused: residual, post), which is all visit_row_loads needs.
   SG_HD static Pass1Rows load_rows(const KernelArgs& a, std::int64_t row) {
     Pass1Rows r;
-    r.x = a.x.rows.row_offset(row);
+    r.x = row_off(a.x.rows, row);
     if constexpr (kFused) {
-      r.residual = a.residual.rows.row_offset(row);
-      if (a.has_post) r.post = a.post.rows.row_offset(row);
+      r.residual = row_off(a.residual.rows, row);
+      if (a.has_post) r.post = row_off(a.post.rows, row);
     }
     return r;
   }
 
   SG_HD static Pass1Rows pass1_rows(const KernelArgs& a, std::int64_t row) {
     Pass1Rows r = load_rows(a, row);
-    if constexpr (kFused) r.residual_out = a.residual_out.rows.row_offset(row);
+    if constexpr (kFused) r.residual_out = row_off(a.residual_out.rows, row);
     return r;
   }
 
@@ -550,7 +586,7 @@ struct RowProgram {
                                         Fetch&& fetch, State& st) {
     Pass1Rows r;
     if (!kOnlyCached && a.chunks_per_thread > kCached) r = load_rows(a, row);
-    if constexpr (kFused) r.residual_out = a.residual_out.rows.row_offset(row);
+    if constexpr (kFused) r.residual_out = row_off(a.residual_out.rows, row);
     float sumsq = 0.f;
     SG_UNROLL
     for (int k = 0; k < kCached; ++k) {
@@ -617,16 +653,16 @@ struct RowProgram {
   template <class Mem>
   SG_HD static void pass2(const KernelArgs& a, Mem& m, std::int64_t row, int lane, float total, const State& st) {
     const float inv = inv_rms(a, total);
-    const std::int64_t out_off = a.out.rows.row_offset(row);
+    const std::int64_t out_off = row_off(a.out.rows, row);
     if (a.cache_rows) {
       pass2_cached_chunks(a, m, lane, inv, out_off, st);
       return;
     }
     std::int64_t src_off = 0;
     if constexpr (kFused) {
-      src_off = a.residual_out.rows.row_offset(row);
+      src_off = row_off(a.residual_out.rows, row);
     } else {
-      src_off = a.x.rows.row_offset(row);
+      src_off = row_off(a.x.rows, row);
     }
     for (int k = 0; k < a.chunks_per_thread; ++k) {
       const std::int64_t col0 = chunk_col(a, lane, k);
@@ -643,7 +679,7 @@ struct RowProgram {
   template <class Mem>
   SG_HD static void pass2_cached(const KernelArgs& a, Mem& m, std::int64_t row, int lane, float total,
                                  const State& st) {
-    pass2_cached_chunks(a, m, lane, inv_rms(a, total), a.out.rows.row_offset(row), st);
+    pass2_cached_chunks(a, m, lane, inv_rms(a, total), row_off(a.out.rows, row), st);
   }
 
   // The cached chunks of pass 2, with the row's scale and out's row offset.
@@ -666,6 +702,14 @@ struct RowProgram {
     }
   }
 };
+
+// Every row map a kernel decodes per row is RowMap::simple() for a.rows (the weight's is only read at its offset).
+inline bool simple_rows(const KernelArgs& a) {
+  for (const OperandAccess* op : {&a.x, &a.residual, &a.post, &a.out, &a.residual_out}) {
+    if (!op->rows.simple(a.rows)) return false;
+  }
+  return true;
+}
 
 // The row reduction, stated once for the CPU backend and mirrored by the GPU kernel: within each aligned group of
 // min(lanes, 32) partials a butterfly (v[i] += v[i ^ d] for d = g/2 .. 1, all lanes at once: what shuffle-xor
@@ -691,10 +735,17 @@ namespace strideguard {
 
 // Calls f.template operator()<RowProgram<...>>() for the program a plan selects: every (dtype, access, op)
 // combination is instantiated once, in one place, with no branch that silently launches nothing.
+//
+// simple_rows (simple_rows(args)): vector plans then run the kSimpleRows program. Scalar-access plans always run
+// the general one: their kernel is not the staged one, whose code size the simple program is for.
 template <class F>
-decltype(auto) visit_program(DType dtype, bool vector, bool fused, F&& f) {
+decltype(auto) visit_program(DType dtype, bool vector, bool fused, bool simple_rows, F&& f) {
   auto by_access = [&]<DType kD>() -> decltype(auto) {
     if (vector) {
+      if (simple_rows) {
+        if (fused) return f.template operator()<RowProgram<kD, true, true, kMaxCachedChunks, true>>();
+        return f.template operator()<RowProgram<kD, true, false, kMaxCachedChunks, true>>();
+      }
       if (fused) return f.template operator()<RowProgram<kD, true, true>>();
       return f.template operator()<RowProgram<kD, true, false>>();
     }

@@ -206,14 +206,23 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
 bool staged(const Plan& p) { return p.vector && p.args.cache_rows; }
 
 // Shared memory the staged kernel may use per block for its stages, and their number: as many stages as fit in
-// the budget, at least 2 (one in use, one in flight), at most kMaxStages. Measured on the H100 with kernel v12
-// (docs/performance.md, stage sweep): 48 KiB (three 16 KiB stages of a 4-chunk row group; two stages of a fused
-// one), two blocks a multiprocessor, was fastest or within 1% on 33 of the 39 benchmark cases, and up to 18%
-// faster than 128 KiB (one block of 8 stages, which v9's heavier loop needed) on the 2048-token, fused, f32 and
-// head-slice cases; 128 KiB won only on 16-bit contiguous rows of 16384 tokens, by 1-4%. SG_GPU_STAGE_KB sets
-// another budget for every launch (a tuning knob for benchmarks).
+// the budget, at least 2 (one in use, one in flight), at most kMaxStages. Measured on an H200 with kernel v13
+// (docs/performance.md, stage x blocks sweep over all 39 benchmark cases): 32 KiB (two 16 KiB stages of a 4-chunk
+// row group; fused rows have 32 or 48 KiB stages, so two) at two blocks a multiprocessor was fastest or within 1%
+// on 34 of the 39 cases (within 5% on all), e.g. contiguous 16384x4096 bf16 74.3 us against 80.0 us at 48 KiB
+// (v12's budget, chosen on an H100, where 32 and 48 KiB were within 1-4%).
+// SG_GPU_STAGE_KB sets another budget for every launch (a tuning knob for benchmarks).
 constexpr int kMaxStages = 8;
-constexpr std::int64_t kStageBudgetBytes = 48 * 1024;
+constexpr std::int64_t kStageBudgetBytes = 32 * 1024;
+
+// Staged blocks a multiprocessor at most, for programs of several cached chunks. Fewer registers (v13's simple-
+// rows programs: 64-99) let the occupancy calculator fit 3-4 such blocks, which the same sweep measured slower than
+// two (contiguous 16384x4096 bf16 77.5 us at three, 74.3 us at two). Fused 16-bit rows (two stages of 32 or 48
+// KiB) were fastest at one block: fused add 16384x4096 bf16 138.6 us against 146.0 us at two (one block was slower
+// on plain rows, 82.5 us, and on fused f32 rows with post, 348 vs 339 us). One-chunk programs (launch bound 4) are
+// not capped. SG_GPU_BLOCKS_PER_SM overrides all of these.
+constexpr std::int64_t kStagedBlocksPerSm = 2;
+constexpr std::int64_t kFused16BlocksPerSm = 1;
 
 // kStageBudgetBytes, or SG_GPU_STAGE_KB when set (read once per process).
 std::int64_t stage_budget_bytes() {
@@ -292,26 +301,39 @@ std::int64_t resident_blocks(KernelFn kernel, int threads, std::size_t smem) {
   return n;
 }
 
-// Plan p's kernel, its dynamic shared memory and stages (0: the unstaged kernel).
+// Plan p's kernel, its dynamic shared memory and stages (0: the unstaged kernel), and the most blocks a
+// multiprocessor it is launched with (0: as many as are resident).
 struct Launch {
   KernelFn kernel = nullptr;
   std::size_t smem = 0;
   int stages = 0;
+  std::int64_t max_per_sm = 0;
 };
 
 Launch choose_kernel(const Plan& p) {
-  return visit_program(p.dtype, p.vector, p.op == Op::kFusedAddRmsNorm, [&]<class Prog>() -> Launch {
+  return visit_program(p.dtype, p.vector, p.op == Op::kFusedAddRmsNorm, simple_rows(p.args), [&]<class Prog>() -> Launch {
     if constexpr (Prog::kIsVector) {
       if (staged(p)) {
         const Staging sg = staging(p);
         if (p.args.chunks_per_thread == 1) {
-          return {norm_kernel_staged<typename Prog::template WithCached<1>>, sg.bytes, sg.stages};
+          return {norm_kernel_staged<typename Prog::template WithCached<1>>, sg.bytes, sg.stages, 0};
         }
-        return {norm_kernel_staged<Prog>, sg.bytes, sg.stages};
+        const bool fused16 = Prog::kRowOperands > 1 && sizeof(typename Prog::S) == 2;
+        return {norm_kernel_staged<Prog>, sg.bytes, sg.stages, fused16 ? kFused16BlocksPerSm : kStagedBlocksPerSm};
       }
     }
     return {norm_kernel<Prog>, 0, 0};
   });
+}
+
+// Staged blocks a multiprocessor at most for launch l: l.max_per_sm, or SG_GPU_BLOCKS_PER_SM when set (a tuning
+// knob for benchmarks, read once per process; 0 there: as many as are resident).
+std::int64_t blocks_per_sm_cap(const Launch& l) {
+  static const std::int64_t knob = [] {
+    const char* e = std::getenv("SG_GPU_BLOCKS_PER_SM");
+    return e != nullptr && std::atoll(e) >= 0 ? std::atoll(e) : std::int64_t{-1};
+  }();
+  return knob >= 0 ? knob : l.max_per_sm;
 }
 
 // Blocks launching plan p on kernel l: the row groups, capped by what is resident at once for the staged kernel.
@@ -322,6 +344,8 @@ std::int64_t blocks_for(const Plan& p, const Launch& l) {
   if (l.stages > 0) {
     cap = resident_blocks(l.kernel, p.args.threads_per_block, l.smem);
     if (cap <= 0) cap = 1;  // a kernel that cannot be resident fails at launch, with the runtime's error
+    const std::int64_t most = blocks_per_sm_cap(l) * device_info().multiprocessors;
+    if (most > 0 && most < cap) cap = most;
   }
   return groups < cap ? groups : cap;
 }

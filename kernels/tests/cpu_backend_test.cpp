@@ -212,5 +212,66 @@ TEST(RowMap, PreparedAndPlainDecodeAgree) {
   }
 }
 
+// RowMap::simple / row_offset_simple (the kSimpleRows programs' decode): @post the same offset as row_offset on
+// every row of every map simple() accepts; simple() refuses the maps that need the general loop.
+TEST(RowMap, SimpleDecodeAgreesWhereverItApplies) {
+  std::uint64_t state = 0x243f6a8885a308d3ull;
+  auto next = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  auto expect_agree = [](const RowMap& m, std::int64_t rows, std::int64_t r) {
+    ASSERT_TRUE(m.simple(rows));
+    ASSERT_EQ(m.row_offset_simple(r), m.row_offset(r)) << "ndims " << m.ndims << " row " << r;
+  };
+  RowMap none;  // 0 dims: every row at the offset
+  none.offset = 77;
+  expect_agree(none, 5, 4);
+  none.stride[0] = 3;  // 0 dims with a pitch: row_offset ignores it, row_offset_simple would not
+  EXPECT_FALSE(none.simple(5));
+  for (int i = 0; i < 300; ++i) {
+    RowMap one;  // one pitch, any sign, rows up to 2^40
+    one.ndims = 1;
+    one.size[0] = 1 + static_cast<std::int64_t>(next() % (std::int64_t{1} << 40));
+    one.stride[0] = static_cast<std::int64_t>(next() % 2000001) - 1000000;
+    one.offset = static_cast<std::int64_t>(next() % 1000000);
+    one.prepare_division();
+    for (std::int64_t r : {std::int64_t{0}, one.size[0] - 1, static_cast<std::int64_t>(next() % one.size[0])}) {
+      expect_agree(one, one.size[0], r);
+    }
+    RowMap two;  // (tokens, heads) of odd and power-of-two head counts, negative pitches included
+    two.ndims = 2;
+    two.size[1] = 1 + static_cast<std::int64_t>(next() % (i % 2 == 0 ? 64 : 100000));
+    two.size[0] = 1 + static_cast<std::int64_t>(next() % ((std::int64_t{1} << 32) / two.size[1]));
+    two.stride[0] = static_cast<std::int64_t>(next() % 2000001) - 1000000;
+    two.stride[1] = static_cast<std::int64_t>(next() % 20001) - 10000;
+    two.offset = static_cast<std::int64_t>(next() % 1000000);
+    two.prepare_division();
+    const std::int64_t rows = two.size[0] * two.size[1];
+    for (std::int64_t r : {std::int64_t{0}, rows - 1, two.size[1] - 1, two.size[1], static_cast<std::int64_t>(next() % rows)}) {
+      if (r >= 0 && r < rows) expect_agree(two, rows, r);
+    }
+  }
+  RowMap qkv;  // the K slice of the packed projection, every row
+  qkv.ndims = 2;
+  qkv.size[0] = 2048;
+  qkv.size[1] = 8;
+  qkv.stride[0] = 6144;
+  qkv.stride[1] = 128;
+  qkv.offset = 4096;
+  qkv.prepare_division();
+  for (std::int64_t r = 0; r < 2048 * 8; ++r) expect_agree(qkv, 2048 * 8, r);
+  // Refused: an unprepared division, more than 2^32 rows, 3 dims.
+  RowMap unprepared = qkv;
+  unprepared.magic[1] = 0;
+  EXPECT_FALSE(unprepared.simple(2048 * 8));
+  EXPECT_FALSE(qkv.simple((std::int64_t{1} << 32) + 1));
+  RowMap three = qkv;
+  three.ndims = 3;
+  EXPECT_FALSE(three.simple(2048 * 8));
+}
+
 }  // namespace
 }  // namespace strideguard

@@ -42,11 +42,32 @@ TEST(Plan, SeedQAndKPlanZeroCopyVectorAndMatchReference) {
       EXPECT_EQ(p.plan.temp_elems, 0);
       EXPECT_TRUE(p.plan.vector) << describe_plan(p.plan);
       EXPECT_EQ(p.plan.args.x.rows.ndims, 2);  // (2048,32):(6144,128): decoded per row, no copy
+      EXPECT_TRUE(simple_rows(p.plan.args));    // the kernels without the general row-decode loop
       EXPECT_EQ(p.plan.args.lanes, 4);         // 128 bf16 = 16 chunks: 4 lanes of 4 chunks a row
       EXPECT_EQ(p.plan.args.chunks_per_thread, 4);
       const Ran r = run(c);
       EXPECT_EQ(r.verdict.kind, VerdictKind::kPass) << to_string(op) << " " << to_string(x) << "\n" << describe(r.verdict);
     }
+  }
+}
+
+// simple_rows: contiguous and padded rows and (tokens, heads) slices take the kSimpleRows programs; a view whose
+// rows span 3 dims keeps the general row decode.
+TEST(Plan, SimpleRowsOnlyWhereEveryRowMapIsSimple) {
+  HostArena arena;
+  for (Op op : {Op::kRmsNorm, Op::kFusedAddRmsNorm}) {
+    const PlanResult contiguous = plan_of(make_case(op, DType::kF16, *make_layout({64, 4096}, {4096, 1}), 64 * 4096), arena);
+    ASSERT_TRUE(contiguous.ok());
+    EXPECT_TRUE(simple_rows(contiguous.plan.args));
+    const PlanResult padded = plan_of(make_case(op, DType::kF16, *make_layout({64, 4096}, {5120, 1}), 64 * 5120), arena);
+    ASSERT_TRUE(padded.ok());
+    EXPECT_TRUE(simple_rows(padded.plan.args));
+    // (2,3,5) rows of 128 with padded strides at every level: 3 row dims.
+    const PlanResult three = plan_of(
+        make_case(op, DType::kF16, *make_layout({2, 3, 5, 128}, {8192, 1536, 256, 1}), 2 * 8192), arena);
+    ASSERT_TRUE(three.ok()) << to_string(three.status);
+    EXPECT_EQ(three.plan.args.x.rows.ndims, 3);
+    EXPECT_FALSE(simple_rows(three.plan.args));
   }
 }
 
