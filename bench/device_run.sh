@@ -4,7 +4,9 @@
 #                                         and, on request: compare (DIR/gpu_bench_base: a previous build's gpu_bench,
 #                                         run alternately with this one, twice each, then PyTorch), sweep (stage
 #                                         budgets, SG_GPU_STAGE_KB; SWEEP_KB, SWEEP_ARGS), ncu (Nsight Compute on
-#                                         three cases), sass (cuobjdump), ncu_src (per-instruction counters)
+#                                         three cases), sass (cuobjdump), ncu_src (per-instruction counters),
+#                                         ncu_metrics (DRAM bytes and stalls per launch setting: NCU_CASES, NCU_CFGS),
+#                                         alt (DIR/gpu_bench_alt_*: other builds, two passes each)
 # Logs go to $OUT (or ./device-logs); every part prints its command and the tail of its output.
 set -uo pipefail
 dir=$(cd "$1" && pwd); shift
@@ -78,6 +80,14 @@ for part in $parts; do
       done
       TAIL=60 step torch_bench python3 "$dir/torch_bench.py" "${ours_args[@]}" --ours "$logs/ours1.csv" \
         --ours "$logs/ours2.csv" --base "$logs/base1.csv" --base "$logs/base2.csv" --markdown "$logs/table.md" ;;
+    alt)
+      # Other builds' gpu_bench, DIR/gpu_bench_alt_NAME, two passes each (graph timing), CSVs for comparing by hand.
+      for b in "$dir"/gpu_bench_alt_*; do
+        [[ -x $b ]] || continue
+        for pass in 1 2; do
+          TAIL=2 step "$(basename "$b")_$pass" "$b" --csv "$logs/$(basename "$b")_$pass.csv"
+        done
+      done ;;
     sweep)
       # Stage budgets (SWEEP_KB) x staged blocks a multiprocessor at most (SWEEP_BLOCKS; 0: as many as fit).
       for kb in ${SWEEP_KB:-32 64 128}; do
@@ -108,6 +118,27 @@ for part in $parts; do
           --section Occupancy --section SourceCounters --import-source no -f -o "$rep" "$dir/gpu_bench" --only "$c" --dtype bf16
         TAIL=5 step "ncu_src_${c// /_}_details" ncu -i "$rep.ncu-rep" --page details
         TAIL=5 step "ncu_src_${c// /_}_sass" ncu -i "$rep.ncu-rep" --page source --csv --print-source sass
+      done ;;
+    ncu_metrics)
+      # DRAM bytes, time, instructions and warp stalls of the norm kernel and the layout copy on NCU_CASES (bf16),
+      # under each stage budget : blocks-a-multiprocessor setting in NCU_CFGS (default "32:2 48:2"): what changes
+      # between launch settings.
+      m=gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed
+      m=$m,smsp__inst_executed.sum,sm__warps_active.avg.per_cycle_active,lts__t_sectors_op_read.sum,lts__t_sectors_op_write.sum
+      m=$m,smsp__average_warp_latency_issue_stalled_long_scoreboard.ratio,smsp__average_warp_latency_issue_stalled_barrier.ratio
+      m=$m,smsp__average_warp_latency_issue_stalled_short_scoreboard.ratio,smsp__average_warp_latency_issue_stalled_lg_throttle.ratio
+      m=$m,smsp__average_warp_latency_issue_stalled_mio_throttle.ratio,smsp__average_warp_latency_issue_stalled_no_instruction.ratio
+      m=$m,smsp__average_warp_latency_issue_stalled_wait.ratio,smsp__average_warp_latency_issue_stalled_drain.ratio
+      m=$m,smsp__average_warp_latency_issue_stalled_membar.ratio,smsp__average_warp_latency_issue_stalled_math_pipe_throttle.ratio
+      IFS=';' read -r -a cases <<< "${NCU_CASES:-contiguous 16384x4096;qkv Q slice 16384x32x128}"
+      for c in "${cases[@]}"; do
+        TAIL=30 step "ncu_metrics_${c// /_}_layout_copy" ncu --clock-control none -k regex:layout_copy --launch-skip 40 \
+          --launch-count 1 --metrics "$m" "$dir/gpu_bench" --only "$c" --dtype bf16
+        for cfg in ${NCU_CFGS:-32:2 48:2}; do
+          SG_GPU_STAGE_KB=${cfg%%:*} SG_GPU_BLOCKS_PER_SM=${cfg##*:} TAIL=30 step "ncu_metrics_${c// /_}_${cfg/:/_}" \
+            ncu --clock-control none -k regex:norm_kernel --launch-skip 40 --launch-count 1 --metrics "$m" \
+            "$dir/gpu_bench" --only "$c" --dtype bf16
+        done
       done ;;
     *) echo "ERROR: unknown part $part"; exit 2 ;;
   esac
