@@ -53,10 +53,10 @@ struct GpuMem {
 constexpr std::int64_t kMaxGridBlocks = 2147483647;
 
 // The staged kernel's launch bound: at least this many blocks of 256 threads per multiprocessor, so at most 128
-// registers a thread (the row cache and the weight stay in registers across the reduction: 116-124 registers, no
-// spills; keeping them in shared memory instead took 64-80 registers but was slower, docs/performance.md v10).
-// Its grid is what the occupancy calculator says fits (registers and the stages' shared memory), times the
-// multiprocessors.
+// registers a thread (the row cache and the weight stay in registers across the reduction: 64-99 registers for
+// the simple-rows programs, up to 128 for the general ones, no spills; keeping them in shared memory instead took
+// 64-80 registers but was slower, docs/performance.md v10). Its grid is what the occupancy calculator says fits
+// (registers and the stages' shared memory), times the multiprocessors, capped by kStagedBlocksPerSm below.
 #ifndef SG_NORM_MIN_BLOCKS
 #define SG_NORM_MIN_BLOCKS 2
 #endif
