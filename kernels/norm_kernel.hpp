@@ -368,10 +368,11 @@ struct RowProgram {
         v[2 * i] = bits_float(w[i] << 16);
         v[2 * i + 1] = bits_float(w[i] & 0xffff0000u);
       }
-      return;
-    }
+    } else  // the generic loop below is the else branch on the device (no unreachable code for nvcc to flag)
 #endif
-    for (int j = 0; j < kChunk; ++j) v[j] = j < n ? to_f32(s[j]) : 0.f;
+    {
+      for (int j = 0; j < kChunk; ++j) v[j] = j < n ? to_f32(s[j]) : 0.f;
+    }
   }
 
   // s[j] = encode(v[j]) for the first n elements. A whole 16-bit chunk on an NVIDIA device converts two values
@@ -395,10 +396,11 @@ struct RowProgram {
         }
       }
       std::memcpy(s, w, sizeof w);
-      return;
-    }
+    } else  // as in decode
 #endif
-    for (int j = 0; j < n; ++j) s[j] = encode(v[j]);
+    {
+      for (int j = 0; j < n; ++j) s[j] = encode(v[j]);
+    }
   }
 
   // The sum of squares of one chunk's values, as a fixed pairwise tree over its kChunk slots: slot j + w is added
