@@ -8,6 +8,7 @@
 #include "kernels/gpu/hip_compat.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -216,13 +217,33 @@ struct LayoutCopyArgs {
   std::int64_t chunks = 0;  // rows << cpr_log2
   int cpr_log2 = 0, heads_log2 = 0;
   std::int64_t x_off = 0, pitch0 = 0, pitch1 = 0;  // in chunks
+
+  // Where chunk i (of the dense outputs) is in x, in chunks: the kernel's read and the host check's.
+  __host__ __device__ std::int64_t x_chunk(std::int64_t i) const {
+    const std::int64_t r = i >> cpr_log2;
+    return x_off + (r >> heads_log2) * pitch0 + (r & ((std::int64_t{1} << heads_log2) - 1)) * pitch1 +
+           (i & ((std::int64_t{1} << cpr_log2) - 1));
+  }
 };
+
+__host__ __device__ inline void xor_into(uint4& v, const uint4& w) {
+  v.x ^= w.x;
+  v.y ^= w.y;
+  v.z ^= w.z;
+  v.w ^= w.w;
+}
+
+// The two grids a layout copy of `chunks` chunks is timed with (the faster counts): one thread per four chunks
+// (every chunk's load issued by the first wave that reaches it), and a persistent grid of 8 blocks a
+// multiprocessor walking the chunks grid-stride.
+std::array<std::int64_t, 2> layout_copy_grids(std::int64_t chunks, int multiprocessors) {
+  return {(chunks + 1023) / 1024, std::int64_t{8} * multiprocessors};
+}
 
 template <int kIn, int kOut>
 __global__ void __launch_bounds__(256) layout_copy(LayoutCopyArgs a) {
   constexpr int kUnroll = 4;  // four chunks a thread in flight per iteration
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  const std::int64_t cmask = (std::int64_t{1} << a.cpr_log2) - 1, hmask = (std::int64_t{1} << a.heads_log2) - 1;
   for (std::int64_t i0 = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i0 < a.chunks;
        i0 += kUnroll * stride) {
     uint4 v[kUnroll];
@@ -230,13 +251,9 @@ __global__ void __launch_bounds__(256) layout_copy(LayoutCopyArgs a) {
     for (int u = 0; u < kUnroll; ++u) {
       const std::int64_t i = i0 + u * stride;
       if (i >= a.chunks) break;
-      const std::int64_t r = i >> a.cpr_log2;
-      v[u] = a.in[0][a.x_off + (r >> a.heads_log2) * a.pitch0 + (r & hmask) * a.pitch1 + (i & cmask)];
+      v[u] = a.in[0][a.x_chunk(i)];
 #pragma unroll
-      for (int k = 1; k < kIn; ++k) {
-        const uint4 w = a.in[k][i];
-        v[u].x ^= w.x; v[u].y ^= w.y; v[u].z ^= w.z; v[u].w ^= w.w;
-      }
+      for (int k = 1; k < kIn; ++k) xor_into(v[u], a.in[k][i]);
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
@@ -258,8 +275,7 @@ LayoutCopyFn layout_copy_kernel(int n_in, int n_out) {
 }
 
 int log2_exact(std::int64_t v, const char* what) {
-  int l = 0;
-  while ((std::int64_t{1} << l) < v) ++l;
+  const int l = ceil_log2(v);
   if (v <= 0 || (std::int64_t{1} << l) != v) {
     std::fprintf(stderr, "ERROR: layout copy: %s = %lld is not a power of two\n", what, static_cast<long long>(v));
     std::exit(1);
@@ -305,16 +321,15 @@ LayoutCopyArgs layout_copy_args(const Set& s, int es) {
   return a;
 }
 
-// The layout copy's time per call over `sets` (rotated and timed as the case was), the faster of two grids: one
-// thread per four chunks (every chunk's load issued by the first wave that reaches it) and a persistent grid of
-// 8 blocks a multiprocessor walking the chunks grid-stride.
+// The layout copy's time per call over `sets` (rotated and timed as the case was), the faster of
+// layout_copy_grids.
 double layout_copy_ms(const std::vector<Set>& sets, int es, int multiprocessors, bool graphs) {
   std::vector<LayoutCopyArgs> args;
   for (const Set& s : sets) args.push_back(layout_copy_args(s, es));
   const LayoutCopyFn k = layout_copy_kernel(args[0].n_in, args[0].n_out);
   const auto nsets = static_cast<int>(sets.size());
   double best = 0;
-  for (const std::int64_t blocks : {(args[0].chunks + 1023) / 1024, std::int64_t{8} * multiprocessors}) {
+  for (const std::int64_t blocks : layout_copy_grids(args[0].chunks, multiprocessors)) {
     auto copy = [&](int i, hipStream_t st) {
       hipLaunchKernelGGL(k, dim3(static_cast<unsigned>(blocks)), dim3(256), 0, st, args[static_cast<std::size_t>(i)]);
       SG_CHECK(hipGetLastError());
@@ -340,14 +355,9 @@ bool layout_copy_correct(const Set& s, int es) {
   if (a.n_in > 2) in.push_back(fetch(OperandId::kPostResidualAddition));
   std::vector<std::vector<uint4>> out{fetch(OperandId::kOut)};
   if (a.n_out > 1) out.push_back(fetch(OperandId::kResidualOut));
-  const std::int64_t cmask = (std::int64_t{1} << a.cpr_log2) - 1, hmask = (std::int64_t{1} << a.heads_log2) - 1;
   for (std::int64_t i = 0; i < a.chunks; ++i) {
-    const std::int64_t r = i >> a.cpr_log2;
-    uint4 v = in[0][static_cast<std::size_t>(a.x_off + (r >> a.heads_log2) * a.pitch0 + (r & hmask) * a.pitch1 + (i & cmask))];
-    for (std::size_t k = 1; k < in.size(); ++k) {
-      const uint4 w = in[k][static_cast<std::size_t>(i)];
-      v.x ^= w.x; v.y ^= w.y; v.z ^= w.z; v.w ^= w.w;
-    }
+    uint4 v = in[0][static_cast<std::size_t>(a.x_chunk(i))];
+    for (std::size_t k = 1; k < in.size(); ++k) xor_into(v, in[k][static_cast<std::size_t>(i)]);
     for (const auto& o : out) {
       const uint4 got = o[static_cast<std::size_t>(i)];
       if (got.x != v.x || got.y != v.y || got.z != v.z || got.w != v.w) return false;
@@ -468,7 +478,7 @@ int main(int argc, char** argv) {
   big.chunks = static_cast<std::int64_t>(copy_bytes / 16);
   big.pitch0 = 1;
   double kernel_ms = 0;
-  for (const std::int64_t blocks : {big.chunks / 1024, std::int64_t{8} * prop.multiProcessorCount}) {
+  for (const std::int64_t blocks : layout_copy_grids(big.chunks, prop.multiProcessorCount)) {
     const double ms = median_ms(1, [&](int) {
       hipLaunchKernelGGL((layout_copy<1, 1>), dim3(static_cast<unsigned>(blocks)), dim3(256), 0, nullptr, big);
       SG_CHECK(hipGetLastError());

@@ -738,13 +738,13 @@ namespace strideguard {
 // Calls f.template operator()<RowProgram<...>>() for the program a plan selects: every (dtype, access, op)
 // combination is instantiated once, in one place, with no branch that silently launches nothing.
 //
-// simple_rows (simple_rows(args)): vector plans then run the kSimpleRows program. Scalar-access plans always run
-// the general one: their kernel is not the staged one, whose code size the simple program is for.
+// simple (simple_rows(args)): vector plans then run the kSimpleRows program. Scalar-access plans always run the
+// general one: their kernel is not the staged one, whose code size the simple program is for.
 template <class F>
-decltype(auto) visit_program(DType dtype, bool vector, bool fused, bool simple_rows, F&& f) {
+decltype(auto) visit_program(DType dtype, bool vector, bool fused, bool simple, F&& f) {
   auto by_access = [&]<DType kD>() -> decltype(auto) {
     if (vector) {
-      if (simple_rows) {
+      if (simple) {
         if (fused) return f.template operator()<RowProgram<kD, true, true, kMaxCachedChunks, true>>();
         return f.template operator()<RowProgram<kD, true, false, kMaxCachedChunks, true>>();
       }

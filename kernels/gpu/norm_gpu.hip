@@ -224,13 +224,18 @@ constexpr std::int64_t kStageBudgetBytes = 32 * 1024;
 constexpr std::int64_t kStagedBlocksPerSm = 2;
 constexpr std::int64_t kFused16BlocksPerSm = 1;
 
-// kStageBudgetBytes, or SG_GPU_STAGE_KB when set (read once per process).
+// A tuning knob for benchmarks: environment variable `name` as an integer, -1 when unset or negative (a value that
+// does not parse reads as 0, as atoll has it).
+std::int64_t env_knob(const char* name) {
+  const char* e = std::getenv(name);
+  const std::int64_t v = e != nullptr ? std::atoll(e) : -1;
+  return v >= 0 ? v : -1;
+}
+
+// kStageBudgetBytes, or SG_GPU_STAGE_KB when set above 0 (read once per process).
 std::int64_t stage_budget_bytes() {
-  static const std::int64_t bytes = [] {
-    const char* e = std::getenv("SG_GPU_STAGE_KB");
-    return e != nullptr && std::atoll(e) > 0 ? std::atoll(e) * 1024 : kStageBudgetBytes;
-  }();
-  return bytes;
+  static const std::int64_t kb = env_knob("SG_GPU_STAGE_KB");
+  return kb > 0 ? kb * 1024 : kStageBudgetBytes;
 }
 
 // What the launch code needs from device 0, read once per process (the first launch).
@@ -329,10 +334,7 @@ Launch choose_kernel(const Plan& p) {
 // Staged blocks a multiprocessor at most for launch l: l.max_per_sm, or SG_GPU_BLOCKS_PER_SM when set (a tuning
 // knob for benchmarks, read once per process; 0 there: as many as are resident).
 std::int64_t blocks_per_sm_cap(const Launch& l) {
-  static const std::int64_t knob = [] {
-    const char* e = std::getenv("SG_GPU_BLOCKS_PER_SM");
-    return e != nullptr && std::atoll(e) >= 0 ? std::atoll(e) : std::int64_t{-1};
-  }();
+  static const std::int64_t knob = env_knob("SG_GPU_BLOCKS_PER_SM");
   return knob >= 0 ? knob : l.max_per_sm;
 }
 

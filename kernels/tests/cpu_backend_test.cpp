@@ -132,17 +132,22 @@ TEST(CpuBackend, EmptyPlansLaunchNothing) {
 namespace strideguard {
 namespace {
 
-// RowMap's multiply-and-shift division gives exactly the quotient a divider would: every divisor 1..4096 against
-// row indices at the edges (0, d-1, d, multiples, 2^31-1, 2^32-1) and random ones, and random divisors up to
-// 2^31 - 1. A wrong quotient here would send a kernel to the wrong row.
-TEST(RowMap, MagicDivisionIsExact) {
-  std::uint64_t state = 0x9e3779b97f4a7c15ull;
-  auto next = [&] {
+// Deterministic 64-bit pseudo-random numbers (xorshift) for the RowMap tests: next() is the next value.
+struct XorShift64 {
+  std::uint64_t state;
+  std::uint64_t operator()() {
     state ^= state << 13;
     state ^= state >> 7;
     state ^= state << 17;
     return state;
-  };
+  }
+};
+
+// RowMap's multiply-and-shift division gives exactly the quotient a divider would: every divisor 1..4096 against
+// row indices at the edges (0, d-1, d, multiples, 2^31-1, 2^32-1) and random ones, and random divisors up to
+// 2^31 - 1. A wrong quotient here would send a kernel to the wrong row.
+TEST(RowMap, MagicDivisionIsExact) {
+  XorShift64 next{0x9e3779b97f4a7c15ull};
   auto check = [&](std::int64_t d) {
     RowMap m;
     m.ndims = 1;
@@ -215,13 +220,7 @@ TEST(RowMap, PreparedAndPlainDecodeAgree) {
 // RowMap::simple / row_offset_simple (the kSimpleRows programs' decode): @post the same offset as row_offset on
 // every row of every map simple() accepts; simple() refuses the maps that need the general loop.
 TEST(RowMap, SimpleDecodeAgreesWhereverItApplies) {
-  std::uint64_t state = 0x243f6a8885a308d3ull;
-  auto next = [&] {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-  };
+  XorShift64 next{0x243f6a8885a308d3ull};
   auto expect_agree = [](const RowMap& m, std::int64_t rows, std::int64_t r) {
     ASSERT_TRUE(m.simple(rows));
     ASSERT_EQ(m.row_offset_simple(r), m.row_offset(r)) << "ndims " << m.ndims << " row " << r;
