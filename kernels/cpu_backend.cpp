@@ -148,7 +148,8 @@ CpuRunResult run_cpu(const Plan& p, const std::array<std::int64_t, kNumOperands>
                      const CpuRunOptions& options) {
   CheckedMem m(storage_elems, options);
   if (p.grid_blocks > 0) {
-    visit_program(p.dtype, p.vector, p.op == Op::kFusedAddRmsNorm, simple_rows(p.args), [&]<class Prog>() { emulate_grid<Prog>(p, m); });
+    const bool simple = !options.general_program && simple_rows(p.args);
+    visit_program(p.dtype, p.vector, p.op == Op::kFusedAddRmsNorm, simple, [&]<class Prog>() { emulate_grid<Prog>(p, m); });
   }
   return m.result();
 }

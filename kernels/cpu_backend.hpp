@@ -40,6 +40,9 @@ struct CpuRunOptions {
   // bad plan (used to test those detectors and to measure the checker's cost).
   bool check_accesses = true;
   std::vector<WriteRecord>* writes = nullptr;  // when set, every stored element is appended
+  // true: the general RowProgram even where the simple-rows one applies (visit_program): for the test that the
+  // two write the same bytes.
+  bool general_program = false;
 };
 
 struct CpuRunResult {

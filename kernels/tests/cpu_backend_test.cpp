@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -116,6 +117,93 @@ TEST(CpuBackend, MisalignedVectorAccessIsReported) {
   const Verdict v = run_case(c, arena);
   EXPECT_EQ(v.kind, VerdictKind::kMisaligned) << describe(v);
   EXPECT_NE(v.detail.find("misaligned access: x element 1, 8-wide"), std::string::npos) << v.detail;
+}
+
+// The bytes out and residual_out get from plan(call) for x's layout, run with the program visit_program picks and
+// with the general one (CpuRunOptions::general_program); x's view values, weight, residual and post dense.
+struct ProgramRuns {
+  bool simple = false;  // the plan runs the kSimpleRows program
+  std::vector<std::uint8_t> chosen, general;  // out's bytes, then residual_out's
+};
+ProgramRuns run_both_programs(DType dt, Op op, bool post, const Layout& x, std::int64_t storage) {
+  const std::int64_t hidden = x.shape[x.rank - 1];
+  const std::int64_t n = *numel(x);
+  const auto es = static_cast<std::size_t>(dtype_size(dt));
+  std::vector<std::uint8_t> xs(static_cast<std::size_t>(storage) * es), ws(static_cast<std::size_t>(hidden) * es);
+  std::vector<std::uint8_t> rs(static_cast<std::size_t>(n) * es), ps(rs.size()), out(rs.size()), ro(rs.size());
+  const Layout dense = contiguous_like(x);
+  NormCall call;
+  call.op = op;
+  call.eps = 1e-6f;
+  call[OperandId::kX] = {true, xs.data(), dt, x, storage};
+  call[OperandId::kWeight] = {true, ws.data(), dt, *make_layout({hidden}, {1}), hidden};
+  call[OperandId::kOut] = {true, out.data(), dt, dense, n};
+  if (op == Op::kFusedAddRmsNorm) {
+    call[OperandId::kResidual] = {true, rs.data(), dt, dense, n};
+    call[OperandId::kResidualOut] = {true, ro.data(), dt, dense, n};
+    if (post) call[OperandId::kPostResidualAddition] = {true, ps.data(), dt, dense, n};
+  }
+  for (std::int64_t i = 0; i < n; ++i) {
+    store_from_double(dt, case_value(5, OperandId::kX, dt, i), &xs[static_cast<std::size_t>(index_at(x, i)) * es]);
+    store_from_double(dt, case_value(5, OperandId::kResidual, dt, i), &rs[static_cast<std::size_t>(i) * es]);
+    store_from_double(dt, case_value(5, OperandId::kPostResidualAddition, dt, i), &ps[static_cast<std::size_t>(i) * es]);
+  }
+  for (std::int64_t c = 0; c < hidden; ++c) {
+    store_from_double(dt, case_value(5, OperandId::kWeight, dt, c), &ws[static_cast<std::size_t>(c) * es]);
+  }
+  const PlanResult p = plan(call);
+  EXPECT_TRUE(p.ok()) << to_string(p.status);
+  ProgramRuns runs;
+  runs.simple = p.plan.vector && simple_rows(p.plan.args);
+  for (bool general : {false, true}) {
+    std::fill(out.begin(), out.end(), std::uint8_t{0xab});
+    std::fill(ro.begin(), ro.end(), std::uint8_t{0xab});
+    CpuRunOptions o;
+    o.general_program = general;
+    const CpuRunResult r = run_cpu(p.plan, storage_sizes(call), o);
+    EXPECT_FALSE(r.violation) << describe(r.violation, storage_sizes(call));
+    std::vector<std::uint8_t>& dst = general ? runs.general : runs.chosen;
+    dst = out;
+    dst.insert(dst.end(), ro.begin(), ro.end());
+  }
+  return runs;
+}
+
+// The @post of row_offset_simple at the level of a whole run: the kSimpleRows program writes the general program's
+// bytes on the plans it serves, in every dtype and both ops (RowMap.SimpleDecodeAgreesWhereverItApplies checks
+// the decode itself).
+TEST(CpuBackend, SimpleRowsProgramWritesTheGeneralProgramsBytes) {
+  struct Shape {
+    Layout x;
+    std::int64_t storage;
+    bool simple;  // the plan is expected to run the kSimpleRows program
+  };
+  for (DType dt : {DType::kBF16, DType::kF16, DType::kF32}) {
+    const std::int64_t chunk = 16 / dtype_size(dt);
+    const std::vector<Shape> shapes = {
+        {*make_layout({3, 4096}, {4096, 1}), 3 * 4096, true},                      // contiguous
+        {*make_layout({3, 4096}, {5120, 1}), 3 * 5120, true},                      // row-padded
+        {*make_layout({4, 32, 128}, {6144, 128, 1}), 4 * 6144, true},              // packed-QKV Q slice
+        {*make_layout({4, 8, 128}, {6144, 128, 1}, 4096), 4 * 6144, true},         // K slice, at an offset
+        {*make_layout({3, 125 * chunk}, {125 * chunk, 1}), 3 * 125 * chunk, true},  // a partial last lane
+        {*make_layout({3, 2 * chunk}, {2 * chunk, 1}), 3 * 2 * chunk, true},       // fewer chunks than the cache
+        {*make_layout({2, 3, 4, 64}, {2048, 640, 96, 1}), 2 * 2048, false},       // a 3-dim row map: general only
+    };
+    for (const Shape& sh : shapes) {
+      for (Op op : {Op::kRmsNorm, Op::kFusedAddRmsNorm}) {
+        for (bool post : {false, true}) {
+          if (post && op == Op::kRmsNorm) continue;
+          const ProgramRuns r = run_both_programs(dt, op, post, sh.x, sh.storage);
+          const std::string what = to_string(sh.x, dt) + " " + std::string(to_string(op)) + (post ? " post" : "");
+          EXPECT_EQ(r.simple, sh.simple) << what;
+          const auto diff = std::mismatch(r.chosen.begin(), r.chosen.end(), r.general.begin());
+          EXPECT_TRUE(diff.first == r.chosen.end()) << what << ": first different byte " << (diff.first - r.chosen.begin());
+          EXPECT_NE(std::count(r.chosen.begin(), r.chosen.end(), std::uint8_t{0xab}),
+                    static_cast<std::ptrdiff_t>(r.chosen.size())) << what << ": nothing written";
+        }
+      }
+    }
+  }
 }
 
 TEST(CpuBackend, EmptyPlansLaunchNothing) {
