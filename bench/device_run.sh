@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The GPU acceptance and performance run, on the device machine, from binaries packed by bench/pack_device.sh.
-#   bench/device_run.sh DIR [part...]     parts: tests cases props bugs sanitizer sanitizer_bugs bench (default: all)
+#   bench/device_run.sh DIR [part...]     parts: tests cases props bugs sanitizer sanitizer_bugs races bench (default)
 #                                         and, on request: compare (DIR/gpu_bench_base: a previous build's gpu_bench,
 #                                         run alternately with this one, twice each, then PyTorch), sweep (stage
 #                                         budgets, SG_GPU_STAGE_KB; SWEEP_KB, SWEEP_ARGS), ncu (Nsight Compute on
 #                                         three cases), sass (cuobjdump), ncu_src (per-instruction counters),
 #                                         ncu_metrics (DRAM bytes and stalls per launch setting: NCU_CASES, NCU_CFGS),
-#                                         alt (DIR/gpu_bench_alt_*: other builds, two passes each)
+#                                         alt (DIR/gpu_bench_alt_*: other builds and this one in turn, two
+#                                         passes; ALT_ARGS), races (one block a launch: GPU == CPU, racecheck,
+#                                         synccheck)
 # Logs go to $OUT (or ./device-logs); every part prints its command and the tail of its output.
 set -uo pipefail
 dir=$(cd "$1" && pwd); shift
-parts=${*:-tests cases props bugs sanitizer sanitizer_bugs bench}
+parts=${*:-tests cases props bugs sanitizer sanitizer_bugs races bench}
 logs=${OUT:-$PWD/device-logs}; mkdir -p "$logs"
 export LD_LIBRARY_PATH=$dir/lib:${LD_LIBRARY_PATH:-}
 export PATH=/usr/local/cuda/bin:$PATH
@@ -46,6 +48,16 @@ for part in $parts; do
       # A bug model with unmapped guards: memcheck names the bad access before the guard granule would.
       SG_GPU_MODE=inprocess TAIL=25 step sanitizer_aiter compute-sanitizer --tool memcheck --padding 256 \
         "$dir/props" --backend gpu --policy aiter-2d --seed 1 --tests 50 --stop-on-failure --expect-failure any ;;
+    races)
+      # The grid capped at one block (SG_GPU_MAX_BLOCKS=1), so that a block walks every row group of a launch and
+      # reuses its stages and reduction buffers even on small cases: GPU == CPU bytes that way, then
+      # compute-sanitizer racecheck (shared-memory hazards) and synccheck (barrier misuse), in-process.
+      SG_GPU_MAX_BLOCKS=1 step races_gpu_cases "$dir/gpu_cases" --cases 500 --seed 3
+      SG_GPU_MAX_BLOCKS=1 TAIL=4 step races_props "$dir/props" --backend gpu --seed 3 --tests 200
+      for tool in racecheck synccheck; do
+        SG_GPU_MAX_BLOCKS=1 SG_GPU_MODE=poison TAIL=6 step "races_$tool" compute-sanitizer --tool "$tool" \
+          --error-exitcode 3 "$dir/props" --backend gpu --seed 2 --tests 25
+      done ;;
     sanitizer_bugs)
       # Every bug model's shrunk counterexample, storages placed trailing (flush against an unmapped granule), run
       # twice: under compute-sanitizer memcheck in-process (it must report errors for the faulting models), and in
@@ -81,11 +93,13 @@ for part in $parts; do
       TAIL=60 step torch_bench python3 "$dir/torch_bench.py" "${ours_args[@]}" --ours "$logs/ours1.csv" \
         --ours "$logs/ours2.csv" --base "$logs/base1.csv" --base "$logs/base2.csv" --markdown "$logs/table.md" ;;
     alt)
-      # Other builds' gpu_bench, DIR/gpu_bench_alt_NAME, two passes each (graph timing), CSVs for comparing by hand.
-      for b in "$dir"/gpu_bench_alt_*; do
-        [[ -x $b ]] || continue
-        for pass in 1 2; do
-          TAIL=2 step "$(basename "$b")_$pass" "$b" --csv "$logs/$(basename "$b")_$pass.csv"
+      # Other builds' gpu_bench, DIR/gpu_bench_alt_NAME, and this build's, two passes, the builds in turn within
+      # each pass (graph timing; ALT_ARGS: more arguments for every run, e.g. --quick), CSVs for comparing by hand.
+      for pass in 1 2; do
+        for b in "$dir"/gpu_bench_alt_* "$dir/gpu_bench"; do
+          [[ -x $b ]] || continue
+          # shellcheck disable=SC2086  # ALT_ARGS: several arguments
+          TAIL=2 step "$(basename "$b")_$pass" "$b" ${ALT_ARGS:-} --csv "$logs/$(basename "$b")_$pass.csv"
         done
       done ;;
     sweep)

@@ -10,6 +10,7 @@
 // Rows are handled grid-stride over row groups, as emulate_grid() does.
 #include "kernels/gpu/hip_compat.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -74,6 +75,13 @@ __host__ __device__ inline StageShape stage_shape(const KernelArgs& a, bool fuse
 }
 
 // The row reduction of one row group (see the file comment); every thread of the block takes part.
+//
+// group_sums: this row group's buffer, one of two the caller alternates between (row group i uses buffer i % 2).
+// One barrier a row group, between writing the group sums and reading them. The barrier v13 also had after the
+// reads, so that the next row group could not overwrite sums still being read, is not needed with two buffers:
+// buffer i % 2 is next written in row group i + 2, by a thread that has passed row group i + 1's barrier, which
+// every thread reaches only after its reads of row group i (lanes > kReduceGroup holds for every thread of a
+// launch or for none, so every thread meets every barrier). Measured in docs/performance.md (v14).
 __device__ float reduce_row(float partial, int t, int lanes, float* group_sums) {
   float v = partial;
   const int g = lanes < kReduceGroup ? lanes : kReduceGroup;
@@ -90,7 +98,6 @@ __device__ float reduce_row(float partial, int t, int lanes, float* group_sums) 
     const int first = (t / lanes) * (lanes / kReduceGroup);
     total = 0.f;
     for (int i = 0; i < lanes / kReduceGroup; ++i) total = add_rn(total, group_sums[first + i]);
-    __syncthreads();  // group_sums is rewritten by the next row group
   }
   return total;
 }
@@ -102,20 +109,21 @@ template <class Prog>
 __global__ void __launch_bounds__(kMaxLanes, 3)
     norm_kernel(SG_GRID_CONSTANT const KernelArgs a, std::int64_t groups, int /*stages: unused*/,
                 unsigned* blocks_ran) {
-  __shared__ float group_sums[kMaxLanes / kReduceGroup];
+  __shared__ float group_sums[2][kMaxLanes / kReduceGroup];  // reduce_row's two buffers
   const int t = static_cast<int>(threadIdx.x);
   const int lanes = a.lanes;
   const int rows_per_block = a.threads_per_block / lanes;
   const int lane = t % lanes;
   GpuMem m;
   if (blocks_ran != nullptr && t == 0) atomicAdd(blocks_ran, 1u);
-  for (std::int64_t group = blockIdx.x; group < groups; group += gridDim.x) {
+  int parity = 0;  // the group_sums buffer of this row group
+  for (std::int64_t group = blockIdx.x; group < groups; group += gridDim.x, parity ^= 1) {
     const std::int64_t row = group * rows_per_block + t / lanes;
     const bool live = row < a.rows;
     typename Prog::State st;
     st.partial = 0.f;
     if (live) Prog::pass1(a, m, row, lane, st);
-    const float total = reduce_row(st.partial, t, lanes, group_sums);
+    const float total = reduce_row(st.partial, t, lanes, group_sums[parity]);
     if (live) Prog::pass2(a, m, row, lane, total, st);
   }
 }
@@ -139,7 +147,7 @@ template <class Prog>
 __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlocksPerSm)
     norm_kernel_staged(SG_GRID_CONSTANT const KernelArgs a, std::int64_t groups, int stages, unsigned* blocks_ran) {
   extern __shared__ uint4 stage_slots[];
-  __shared__ float group_sums[kMaxLanes / kReduceGroup];
+  __shared__ float group_sums[2][kMaxLanes / kReduceGroup];  // reduce_row's two buffers
   const int t = static_cast<int>(threadIdx.x);
   const int threads = a.threads_per_block;
   const int lanes = a.lanes;
@@ -174,7 +182,8 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
   for (int j = 0; j < stages - 1; ++j) issue(group + j * step, j);
   int stage = 0;            // the stage holding `group`
   int refill = stages - 1;  // the stage the next issue fills (the one consumed last)
-  for (; group < groups; group += step) {
+  int parity = 0;           // the group_sums buffer of `group`
+  for (; group < groups; group += step, parity ^= 1) {
     issue(group + (stages - 1) * step, refill);
     sg_copy_wait(stages - 1);  // this thread's copies of `group` are complete
     const std::int64_t row = group * rows_per_block + t / lanes;
@@ -195,7 +204,7 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
       Prog::template compute_row_fetched<true>(a, m, row, lane, L, fetch, st);
     }
     // Dead rows (past a.rows in the last group) still shuffle: every lane of a warp takes part in every exchange.
-    const float total = reduce_row(st.partial, t, lanes, group_sums);
+    const float total = reduce_row(st.partial, t, lanes, group_sums[parity]);
     if (live) Prog::pass2_cached(a, m, row, lane, total, st);
     refill = stage;
     stage = stage + 1 == stages ? 0 : stage + 1;
@@ -224,6 +233,17 @@ constexpr std::int64_t kStageBudgetBytes = 32 * 1024;
 constexpr std::int64_t kStagedBlocksPerSm = 2;
 constexpr std::int64_t kFused16BlocksPerSm = 1;
 
+// Plain 16-bit rows of at most 32 lanes (one warp or less a row: the reduction needs no barrier; the packed-QKV head
+// slices, 4 lanes a row) with many row groups: one block a multiprocessor with a 48 KiB budget (three 16 KiB
+// stages). Measured with the one-barrier kernel (v14) on the H200: Q slice 16384x32x128 bf16 68.4-68.7 us against
+// 76.8 us at 32 KiB and two blocks (92% of the copy ceiling against 83%), K slice 16384x8x128 20.2 against 21.0 us;
+// 64 KiB and more were slower (73-75 us on Q). With few row groups a multiprocessor two blocks keep more rows in
+// flight: K slice 2048x8x128 5.3 us at two blocks against 5.7 at one, Q slice 2048 11.8 against 12.1. The switch
+// is at kDeepMinGroupsPerSm row groups a multiprocessor, between those cases (Q 2048: 7.8, K 16384: 15.5). f32
+// rows of 8 lanes were the same either way (within 1%), and keep the default.
+constexpr std::int64_t kDeepStageBudgetBytes = 48 * 1024;
+constexpr std::int64_t kDeepMinGroupsPerSm = 12;
+
 // A tuning knob for benchmarks: environment variable `name` as an integer, -1 when unset or negative (a value that
 // does not parse reads as 0, as atoll has it).
 std::int64_t env_knob(const char* name) {
@@ -232,10 +252,10 @@ std::int64_t env_knob(const char* name) {
   return v >= 0 ? v : -1;
 }
 
-// kStageBudgetBytes, or SG_GPU_STAGE_KB when set above 0 (read once per process).
-std::int64_t stage_budget_bytes() {
+// `bytes`, or SG_GPU_STAGE_KB when set above 0 (read once per process).
+std::int64_t stage_budget_bytes(std::int64_t bytes) {
   static const std::int64_t kb = env_knob("SG_GPU_STAGE_KB");
-  return kb > 0 ? kb * 1024 : kStageBudgetBytes;
+  return kb > 0 ? kb * 1024 : bytes;
 }
 
 // What the launch code needs from device 0, read once per process (the first launch).
@@ -265,10 +285,11 @@ struct Staging {
   std::size_t bytes = 0;  // dynamic shared memory per block
 };
 
-Staging staging(const Plan& p) {
+// Stages for plan p within a budget of `budget` bytes (before SG_GPU_STAGE_KB).
+Staging staging(const Plan& p, std::int64_t budget) {
   const StageShape shape = stage_shape(p.args, p.op == Op::kFusedAddRmsNorm, kMaxCachedChunks);
   const std::int64_t per_stage = static_cast<std::int64_t>(shape.operands) * shape.chunks * p.args.threads_per_block * 16;
-  std::int64_t n = stage_budget_bytes() / (per_stage > 0 ? per_stage : 1);
+  std::int64_t n = stage_budget_bytes(budget) / (per_stage > 0 ? per_stage : 1);
   n = n < 2 ? 2 : (n > kMaxStages ? kMaxStages : n);
   // Never more than a block may have (at most 3 operands x 4 chunks x 256 threads x 16 B = 48 KiB a stage, so two
   // stages always fit the 99 KiB or more of every sm_80+ GPU).
@@ -316,15 +337,27 @@ struct Launch {
 };
 
 Launch choose_kernel(const Plan& p) {
+  // A tuning knob: SG_GPU_STAGED=0 sends every plan to the unstaged kernel (read once per process).
+  static const bool staging_off = env_knob("SG_GPU_STAGED") == 0;
   return visit_program(p.dtype, p.vector, p.op == Op::kFusedAddRmsNorm, simple_rows(p.args), [&]<class Prog>() -> Launch {
     if constexpr (Prog::kIsVector) {
-      if (staged(p)) {
-        const Staging sg = staging(p);
+      if (staged(p) && !staging_off) {
         if (p.args.chunks_per_thread == 1) {
+          const Staging sg = staging(p, kStageBudgetBytes);
           return {norm_kernel_staged<typename Prog::template WithCached<1>>, sg.bytes, sg.stages, 0};
         }
-        const bool fused16 = Prog::kRowOperands > 1 && sizeof(typename Prog::S) == 2;
-        return {norm_kernel_staged<Prog>, sg.bytes, sg.stages, fused16 ? kFused16BlocksPerSm : kStagedBlocksPerSm};
+        constexpr bool k16 = sizeof(typename Prog::S) == 2;
+        if (k16 && Prog::kRowOperands > 1) {
+          const Staging sg = staging(p, kStageBudgetBytes);
+          return {norm_kernel_staged<Prog>, sg.bytes, sg.stages, kFused16BlocksPerSm};
+        }
+        if (k16 && p.args.lanes <= kReduceGroup &&
+            p.args.row_groups() >= kDeepMinGroupsPerSm * device_info().multiprocessors) {
+          const Staging sg = staging(p, kDeepStageBudgetBytes);
+          return {norm_kernel_staged<Prog>, sg.bytes, sg.stages, 1};
+        }
+        const Staging sg = staging(p, kStageBudgetBytes);
+        return {norm_kernel_staged<Prog>, sg.bytes, sg.stages, kStagedBlocksPerSm};
       }
     }
     return {norm_kernel<Prog>, 0, 0};
@@ -338,6 +371,14 @@ std::int64_t blocks_per_sm_cap(const Launch& l) {
   return knob >= 0 ? knob : l.max_per_sm;
 }
 
+// A testing knob: SG_GPU_MAX_BLOCKS caps every launch's grid (read once per process; unset or 0: no cap). With 1,
+// one block walks every row group of a launch, so a handful of rows exercises what only large launches otherwise
+// do: a block reusing its stages and reduce_row's buffers (device_run.sh part races runs the race checkers so).
+std::int64_t max_blocks_knob() {
+  static const std::int64_t knob = env_knob("SG_GPU_MAX_BLOCKS");
+  return knob > 0 ? knob : kMaxGridBlocks;
+}
+
 // Blocks launching plan p on kernel l: the row groups, capped by what is resident at once for the staged kernel.
 std::int64_t blocks_for(const Plan& p, const Launch& l) {
   if (p.grid_blocks <= 0) return 0;
@@ -349,6 +390,7 @@ std::int64_t blocks_for(const Plan& p, const Launch& l) {
     const std::int64_t most = blocks_per_sm_cap(l) * device_info().multiprocessors;
     if (most > 0 && most < cap) cap = most;
   }
+  cap = std::min(cap, max_blocks_knob());
   return groups < cap ? groups : cap;
 }
 
