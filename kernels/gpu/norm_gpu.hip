@@ -336,28 +336,36 @@ struct Launch {
   std::int64_t max_per_sm = 0;
 };
 
+// The staged kernel's measured launch settings for plan p (the constants above say where each was measured): the
+// stage budget before SG_GPU_STAGE_KB, and the most blocks a multiprocessor before SG_GPU_BLOCKS_PER_SM (0: as
+// many as are resident).
+struct StagedSetting {
+  std::int64_t budget_bytes = kStageBudgetBytes;
+  std::int64_t max_per_sm = kStagedBlocksPerSm;
+};
+StagedSetting staged_setting(const Plan& p) {
+  const bool k16 = dtype_size(p.dtype) == 2;
+  if (p.args.chunks_per_thread == 1) return {kStageBudgetBytes, 0};  // one-chunk programs: not capped
+  if (k16 && p.op == Op::kFusedAddRmsNorm) return {kStageBudgetBytes, kFused16BlocksPerSm};
+  if (k16 && p.args.lanes <= kReduceGroup &&
+      p.args.row_groups() >= kDeepMinGroupsPerSm * device_info().multiprocessors) {
+    return {kDeepStageBudgetBytes, 1};
+  }
+  return {};
+}
+
 Launch choose_kernel(const Plan& p) {
   // A tuning knob: SG_GPU_STAGED=0 sends every plan to the unstaged kernel (read once per process).
   static const bool staging_off = env_knob("SG_GPU_STAGED") == 0;
   return visit_program(p.dtype, p.vector, p.op == Op::kFusedAddRmsNorm, simple_rows(p.args), [&]<class Prog>() -> Launch {
     if constexpr (Prog::kIsVector) {
       if (staged(p) && !staging_off) {
+        const StagedSetting set = staged_setting(p);
+        const Staging sg = staging(p, set.budget_bytes);
         if (p.args.chunks_per_thread == 1) {
-          const Staging sg = staging(p, kStageBudgetBytes);
-          return {norm_kernel_staged<typename Prog::template WithCached<1>>, sg.bytes, sg.stages, 0};
+          return {norm_kernel_staged<typename Prog::template WithCached<1>>, sg.bytes, sg.stages, set.max_per_sm};
         }
-        constexpr bool k16 = sizeof(typename Prog::S) == 2;
-        if (k16 && Prog::kRowOperands > 1) {
-          const Staging sg = staging(p, kStageBudgetBytes);
-          return {norm_kernel_staged<Prog>, sg.bytes, sg.stages, kFused16BlocksPerSm};
-        }
-        if (k16 && p.args.lanes <= kReduceGroup &&
-            p.args.row_groups() >= kDeepMinGroupsPerSm * device_info().multiprocessors) {
-          const Staging sg = staging(p, kDeepStageBudgetBytes);
-          return {norm_kernel_staged<Prog>, sg.bytes, sg.stages, 1};
-        }
-        const Staging sg = staging(p, kStageBudgetBytes);
-        return {norm_kernel_staged<Prog>, sg.bytes, sg.stages, kStagedBlocksPerSm};
+        return {norm_kernel_staged<Prog>, sg.bytes, sg.stages, set.max_per_sm};
       }
     }
     return {norm_kernel<Prog>, 0, 0};

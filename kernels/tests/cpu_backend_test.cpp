@@ -231,6 +231,20 @@ struct XorShift64 {
   }
 };
 
+// A row map of two dims, (size0, size1):(stride0, stride1) at offset, division not prepared: a head slice of a
+// packed projection is (tokens, heads):(pitch, head_dim).
+RowMap two_dim_rows(std::int64_t size0, std::int64_t size1, std::int64_t stride0, std::int64_t stride1,
+                    std::int64_t offset) {
+  RowMap m;
+  m.ndims = 2;
+  m.size[0] = size0;
+  m.size[1] = size1;
+  m.stride[0] = stride0;
+  m.stride[1] = stride1;
+  m.offset = offset;
+  return m;
+}
+
 // RowMap's multiply-and-shift division gives exactly the quotient a divider would: every divisor 1..4096 against
 // row indices at the edges (0, d-1, d, multiples, 2^31-1, 2^32-1) and random ones, and random divisors up to
 // 2^31 - 1. A wrong quotient here would send a kernel to the wrong row.
@@ -282,13 +296,7 @@ TEST(RowMap, PreparedAndPlainDecodeAgree) {
     ASSERT_EQ(plain.row_offset(r), 12345 + i0 * strides[0] + i1 * strides[1] + i2 * strides[2]) << r;
   }
   // Two row dims (a head slice of a packed projection): the loop-free path.
-  RowMap two;
-  two.ndims = 2;
-  two.size[0] = 2048;
-  two.size[1] = 32;
-  two.stride[0] = 6144;
-  two.stride[1] = 128;
-  two.offset = 4096;
+  const RowMap two = two_dim_rows(2048, 32, 6144, 128, 4096);
   RowMap two_fast = two;
   two_fast.prepare_division();
   for (std::int64_t r = 0; r < 2048 * 32; ++r) {
@@ -328,26 +336,19 @@ TEST(RowMap, SimpleDecodeAgreesWhereverItApplies) {
     for (std::int64_t r : {std::int64_t{0}, one.size[0] - 1, static_cast<std::int64_t>(next() % one.size[0])}) {
       expect_agree(one, one.size[0], r);
     }
-    RowMap two;  // (tokens, heads) of odd and power-of-two head counts, negative pitches included
-    two.ndims = 2;
-    two.size[1] = 1 + static_cast<std::int64_t>(next() % (i % 2 == 0 ? 64 : 100000));
-    two.size[0] = 1 + static_cast<std::int64_t>(next() % ((std::int64_t{1} << 32) / two.size[1]));
-    two.stride[0] = static_cast<std::int64_t>(next() % 2000001) - 1000000;
-    two.stride[1] = static_cast<std::int64_t>(next() % 20001) - 10000;
-    two.offset = static_cast<std::int64_t>(next() % 1000000);
+    // (tokens, heads) of odd and power-of-two head counts, negative pitches included
+    const std::int64_t heads = 1 + static_cast<std::int64_t>(next() % (i % 2 == 0 ? 64 : 100000));
+    const std::int64_t tokens = 1 + static_cast<std::int64_t>(next() % ((std::int64_t{1} << 32) / heads));
+    const std::int64_t pitch = static_cast<std::int64_t>(next() % 2000001) - 1000000;
+    const std::int64_t head_stride = static_cast<std::int64_t>(next() % 20001) - 10000;
+    RowMap two = two_dim_rows(tokens, heads, pitch, head_stride, static_cast<std::int64_t>(next() % 1000000));
     two.prepare_division();
     const std::int64_t rows = two.size[0] * two.size[1];
     for (std::int64_t r : {std::int64_t{0}, rows - 1, two.size[1] - 1, two.size[1], static_cast<std::int64_t>(next() % rows)}) {
       if (r >= 0 && r < rows) expect_agree(two, rows, r);
     }
   }
-  RowMap qkv;  // the K slice of the packed projection, every row
-  qkv.ndims = 2;
-  qkv.size[0] = 2048;
-  qkv.size[1] = 8;
-  qkv.stride[0] = 6144;
-  qkv.stride[1] = 128;
-  qkv.offset = 4096;
+  RowMap qkv = two_dim_rows(2048, 8, 6144, 128, 4096);  // the K slice of the packed projection, every row
   qkv.prepare_division();
   for (std::int64_t r = 0; r < 2048 * 8; ++r) expect_agree(qkv, 2048 * 8, r);
   // Refused: an unprepared division, more than 2^32 rows, 3 dims.
