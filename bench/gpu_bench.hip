@@ -532,7 +532,7 @@ int main(int argc, char** argv) {
       const bool match = small ? matches_cpu(sets[0], t) : true;
       if (!match) ++failures;
       const double gbs = need / (ms * 1e-3) / 1e9;
-      const std::string p = describe_plan(plans[0]) + " launch_blocks=" + std::to_string(gpu::launch_blocks(plans[0]));
+      const std::string p = describe_plan(plans[0]) + " " + gpu::describe_launch(plans[0]);
       const double layout_ms = layout_copy_ms(sets, dtype_size(t), prop.multiProcessorCount, graphs);
       if (!layout_copy_correct(sets[0], dtype_size(t))) {
         std::fprintf(stderr, "ERROR: %s %s: the layout copy wrote wrong bytes\n", bc.name.c_str(),

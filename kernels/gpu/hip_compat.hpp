@@ -19,7 +19,7 @@ __device__ inline float sg_shfl_xor(float v, int lane_mask, int width) { return 
 
 // Staged copies (see the CUDA side): no asynchronous global-to-shared copy here, so a copy is a plain 16-byte load
 // and store, complete when it returns; commit and wait have nothing to do. Same results, without the overlap.
-__device__ inline void sg_copy_async16(void* smem, const void* gmem) {
+__device__ inline void sg_copy_async16(void* smem, const void* gmem, bool /*l2_prefetch: no such hint here*/) {
   *static_cast<uint4*>(smem) = *static_cast<const uint4*>(gmem);
 }
 __device__ inline void sg_copy_commit() {}
@@ -48,9 +48,15 @@ __device__ inline float sg_shfl_xor(float v, int lane_mask, int width) {
 // completes in the background (cp.async, sm_80+; .cg: cached in L2 only, the data is streamed); sg_copy_commit
 // closes the group of copies this thread started since the last commit; sg_copy_wait(n) waits until at most n of
 // this thread's groups are still in flight. A thread sees its own completed copies without a barrier.
-__device__ inline void sg_copy_async16(void* smem, const void* gmem) {
+// l2_prefetch: the copy asks L2 to fetch the whole 128-byte line around it (.L2::128B, a hint: it never faults and
+// never changes what is copied; the line lies within the page of the bytes copied, so within a mapped allocation).
+__device__ inline void sg_copy_async16(void* smem, const void* gmem, bool l2_prefetch) {
   const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
+  if (l2_prefetch) {
+    asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
+  } else {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
+  }
 }
 __device__ inline void sg_copy_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N>

@@ -139,11 +139,15 @@ __global__ void __launch_bounds__(kMaxLanes, 3)
 // [stage][operand][chunk][thread], so a warp's slots are consecutive (no bank conflicts) and a thread reads only
 // the slots it filled (no barrier needed between copy and use).
 //
+// kL2Prefetch: every copy also asks L2 for the whole 128-byte line around it (a hint; launch_for says when). A
+// template argument, not a run-time one: the kernels without it stay the code they were before the hint existed (a
+// run-time choice per copy cost up to 15 registers).
+//
 // Rows of one chunk a lane (chunks_per_thread == 1: since v12's geometry only rows of one chunk, e.g. 8 bf16) run
 // Prog::WithCached<1>: the same program with one cached chunk, so the compiler keeps no registers for the other
 // three and the kernel fits 4 blocks (64 registers): such rows do little work per byte, so more warps are needed
 // to keep the copies going.
-template <class Prog>
+template <class Prog, bool kL2Prefetch>
 __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlocksPerSm)
     norm_kernel_staged(SG_GRID_CONSTANT const KernelArgs a, std::int64_t groups, int stages, unsigned* blocks_ran) {
   extern __shared__ uint4 stage_slots[];
@@ -168,7 +172,7 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
                             [&](int k, int o, OperandId, const OperandAccess& op, std::int64_t row_off,
                                 std::int64_t col0, int) {
                               const auto* base = static_cast<const typename Prog::S*>(op.base);
-                              sg_copy_async16(slot(stage, o, k), base + row_off + col0);
+                              sg_copy_async16(slot(stage, o, k), base + row_off + col0, kL2Prefetch);
                             });
     }
     sg_copy_commit();
@@ -327,24 +331,48 @@ std::int64_t resident_blocks(KernelFn kernel, int threads, std::size_t smem) {
   return n;
 }
 
-// Plan p's kernel, its dynamic shared memory and stages (0: the unstaged kernel), and the most blocks a
-// multiprocessor it is launched with (0: as many as are resident).
-struct Launch {
+// The kernels that can serve plan p, their dynamic shared memory and stages (0: the unstaged kernel), and the most
+// blocks a multiprocessor they are launched with (0: as many as are resident); for the staged kernel also its
+// variant whose copies ask for the L2 prefetch (launch_for says when it runs instead).
+struct Kernels {
   KernelFn kernel = nullptr;
   std::size_t smem = 0;
   int stages = 0;
   std::int64_t max_per_sm = 0;
+  KernelFn prefetching = nullptr;
 };
+
+// Small staged launches of 128-lane rows (16-bit rows of 2049-4096 elements, f32 rows of 1025-2048) run blocks of
+// one row: four blocks of 128 threads a multiprocessor with 16 KiB of stages each, instead of two blocks of two rows
+// with 32 KiB (fused 16-bit rows: one block). A block's last row group is the one whose arithmetic no copy overlaps,
+// and a one-row group is half a two-row one. Measured on the H200 (docs/performance.md, v15): contiguous 2048x4096
+// bf16 11.8 -> 11.6 us, fused add 2048x4096 16-bit 21.3 -> 20.7 us; at 16384 tokens (31 or more row groups a
+// block) 0.95-0.96x, so only small launches (at most kFewGroupsPerBlock row groups a block at the plan's shape) get
+// them. Rows of 64 lanes were not measured and keep the plan's blocks. Same bytes either way: a row's reduction
+// depends on its lanes only, and blocks take row groups grid-stride as emulate_grid() does, for any
+// threads_per_block (test CpuBackend.ThreadsPerBlockDoesNotChangeTheBytes).
+constexpr int kOneRowLanes = 128;
+constexpr std::int64_t kOneRowBlockBudgetBytes = 16 * 1024;
+constexpr std::int64_t kOneRowBlocksPerSm = 4;
+
+// Staged launches whose blocks walk at most this many row groups each (the 2048-token benchmark launches walk
+// 3.9-7.8, the 16384-token ones 15.5 or more) are "small": they get one-row blocks (above) and the L2 prefetch:
+// their copies ask L2 for whole 128-byte lines (cp.async .L2::128B). Measured with v14 on the H200 (v15 in
+// docs/performance.md): small launches 1.01-1.05x faster with the hint (contiguous 2048x4096 bf16 12.0 -> 11.8 us, K
+// slice 2048x8x128 bf16 5.3 -> 5.1 us); large ones 0.95-1.01x (fused add+post 16384x4096 16-bit 170 -> 177 us), so
+// they go without.
+constexpr std::int64_t kFewGroupsPerBlock = 8;
 
 // The staged kernel's measured launch settings for plan p (the constants above say where each was measured): the
 // stage budget before SG_GPU_STAGE_KB, and the most blocks a multiprocessor before SG_GPU_BLOCKS_PER_SM (0: as
-// many as are resident).
+// many as are resident). one_row_blocks: p has been reshaped to blocks of one row (launch_for).
 struct StagedSetting {
   std::int64_t budget_bytes = kStageBudgetBytes;
   std::int64_t max_per_sm = kStagedBlocksPerSm;
 };
-StagedSetting staged_setting(const Plan& p) {
+StagedSetting staged_setting(const Plan& p, bool one_row_blocks) {
   const bool k16 = dtype_size(p.dtype) == 2;
+  if (one_row_blocks) return {kOneRowBlockBudgetBytes, kOneRowBlocksPerSm};
   if (p.args.chunks_per_thread == 1) return {kStageBudgetBytes, 0};  // one-chunk programs: not capped
   if (k16 && p.op == Op::kFusedAddRmsNorm) return {kStageBudgetBytes, kFused16BlocksPerSm};
   if (k16 && p.args.lanes <= kReduceGroup &&
@@ -354,29 +382,31 @@ StagedSetting staged_setting(const Plan& p) {
   return {};
 }
 
-Launch choose_kernel(const Plan& p) {
+Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
   // A tuning knob: SG_GPU_STAGED=0 sends every plan to the unstaged kernel (read once per process).
   static const bool staging_off = env_knob("SG_GPU_STAGED") == 0;
-  return visit_program(p.dtype, p.vector, p.op == Op::kFusedAddRmsNorm, simple_rows(p.args), [&]<class Prog>() -> Launch {
+  const bool fused = p.op == Op::kFusedAddRmsNorm;
+  return visit_program(p.dtype, p.vector, fused, simple_rows(p.args), [&]<class Prog>() -> Kernels {
     if constexpr (Prog::kIsVector) {
       if (staged(p) && !staging_off) {
-        const StagedSetting set = staged_setting(p);
+        const StagedSetting set = staged_setting(p, one_row_blocks);
         const Staging sg = staging(p, set.budget_bytes);
         if (p.args.chunks_per_thread == 1) {
-          return {norm_kernel_staged<typename Prog::template WithCached<1>>, sg.bytes, sg.stages, set.max_per_sm};
+          using One = typename Prog::template WithCached<1>;
+          return {norm_kernel_staged<One, false>, sg.bytes, sg.stages, set.max_per_sm, norm_kernel_staged<One, true>};
         }
-        return {norm_kernel_staged<Prog>, sg.bytes, sg.stages, set.max_per_sm};
+        return {norm_kernel_staged<Prog, false>, sg.bytes, sg.stages, set.max_per_sm, norm_kernel_staged<Prog, true>};
       }
     }
     return {norm_kernel<Prog>, 0, 0};
   });
 }
 
-// Staged blocks a multiprocessor at most for launch l: l.max_per_sm, or SG_GPU_BLOCKS_PER_SM when set (a tuning
+// Staged blocks a multiprocessor at most for kernels k: k.max_per_sm, or SG_GPU_BLOCKS_PER_SM when set (a tuning
 // knob for benchmarks, read once per process; 0 there: as many as are resident).
-std::int64_t blocks_per_sm_cap(const Launch& l) {
+std::int64_t blocks_per_sm_cap(const Kernels& k) {
   static const std::int64_t knob = env_knob("SG_GPU_BLOCKS_PER_SM");
-  return knob >= 0 ? knob : l.max_per_sm;
+  return knob >= 0 ? knob : k.max_per_sm;
 }
 
 // A testing knob: SG_GPU_MAX_BLOCKS caps every launch's grid (read once per process; unset or 0: no cap). With 1,
@@ -387,32 +417,78 @@ std::int64_t max_blocks_knob() {
   return knob > 0 ? knob : kMaxGridBlocks;
 }
 
-// Blocks launching plan p on kernel l: the row groups, capped by what is resident at once for the staged kernel.
-std::int64_t blocks_for(const Plan& p, const Launch& l) {
+// Blocks launching plan p on kernels k: the row groups, capped by what is resident at once for the staged kernel.
+std::int64_t blocks_for(const Plan& p, const Kernels& k) {
   if (p.grid_blocks <= 0) return 0;
   const std::int64_t groups = p.args.row_groups();
   std::int64_t cap = kMaxGridBlocks;
-  if (l.stages > 0) {
-    cap = resident_blocks(l.kernel, p.args.threads_per_block, l.smem);
+  if (k.stages > 0) {
+    cap = resident_blocks(k.kernel, p.args.threads_per_block, k.smem);
     if (cap <= 0) cap = 1;  // a kernel that cannot be resident fails at launch, with the runtime's error
-    const std::int64_t most = blocks_per_sm_cap(l) * device_info().multiprocessors;
+    const std::int64_t most = blocks_per_sm_cap(k) * device_info().multiprocessors;
     if (most > 0 && most < cap) cap = most;
   }
   cap = std::min(cap, max_blocks_knob());
   return groups < cap ? groups : cap;
 }
 
+// What launch_norm launches for a plan: the kernel, its dynamic shared memory, stages (0: unstaged), threads a
+// block (the plan's, or its lanes for one-row blocks), blocks, and whether the copies ask for the L2 prefetch.
+struct Launch {
+  KernelFn kernel = nullptr;
+  std::size_t smem = 0;
+  int stages = 0;
+  int threads = 0;
+  std::int64_t blocks = 0;
+  bool l2_prefetch = false;
+};
+
+// Plan p's launch. Tuning knobs for benchmarks (read once per process): SG_GPU_ONE_ROW_BLOCKS=0 keeps the plan's
+// blocks, SG_GPU_L2_PREFETCH=0 / 1 asks for the prefetch on no / every staged launch.
+Launch launch_for(const Plan& p) {
+  static const bool one_row_off = env_knob("SG_GPU_ONE_ROW_BLOCKS") == 0;
+  static const std::int64_t prefetch_knob = env_knob("SG_GPU_L2_PREFETCH");
+  Kernels k = choose_kernel(p, false);
+  std::int64_t blocks = blocks_for(p, k);
+  Launch l{k.kernel, k.smem, k.stages, p.args.threads_per_block, blocks, false};
+  if (k.stages == 0 || blocks == 0) return l;
+  const bool small = p.args.row_groups() <= kFewGroupsPerBlock * blocks;
+  const int lanes = p.args.lanes;
+  if (small && !one_row_off && lanes == kOneRowLanes && lanes < p.args.threads_per_block) {
+    Plan one = p;
+    one.args.threads_per_block = lanes;
+    one.grid_blocks = one.args.row_groups();
+    k = choose_kernel(one, true);
+    blocks = blocks_for(one, k);
+    l = {k.kernel, k.smem, k.stages, lanes, blocks, false};
+  }
+  const bool want = prefetch_knob >= 0 ? prefetch_knob != 0 : small;
+  // The prefetching variant only where as many of its blocks are resident at once (its registers may differ).
+  if (want && k.stages > 0 && resident_blocks(k.prefetching, l.threads, k.smem) >= blocks) {
+    l.kernel = k.prefetching;
+    l.l2_prefetch = true;
+  }
+  return l;
+}
+
 }  // namespace
 
-std::int64_t launch_blocks(const Plan& p) { return blocks_for(p, choose_kernel(p)); }
+std::int64_t launch_blocks(const Plan& p) { return launch_for(p).blocks; }
+
+std::string describe_launch(const Plan& p) {
+  const Launch l = launch_for(p);
+  return "launch_blocks=" + std::to_string(l.blocks) + " block_threads=" + std::to_string(l.threads) +
+         " stages=" + std::to_string(l.stages) + " l2_prefetch=" + (l.l2_prefetch ? "1" : "0");
+}
 
 int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran) {
-  const Launch l = choose_kernel(p);
-  const std::int64_t blocks = blocks_for(p, l);
-  if (blocks == 0) return hipSuccess;
-  const std::int64_t groups = p.args.row_groups();
-  const dim3 grid(static_cast<unsigned>(blocks)), block(static_cast<unsigned>(p.args.threads_per_block));
-  hipLaunchKernelGGL(l.kernel, grid, block, l.smem, static_cast<hipStream_t>(stream), p.args, groups, l.stages,
+  const Launch l = launch_for(p);
+  if (l.blocks == 0) return hipSuccess;
+  KernelArgs a = p.args;
+  a.threads_per_block = l.threads;
+  const std::int64_t groups = a.row_groups();
+  const dim3 grid(static_cast<unsigned>(l.blocks)), block(static_cast<unsigned>(l.threads));
+  hipLaunchKernelGGL(l.kernel, grid, block, l.smem, static_cast<hipStream_t>(stream), a, groups, l.stages,
                      blocks_ran);
   return static_cast<int>(hipGetLastError());
 }

@@ -9,9 +9,15 @@
 
 namespace strideguard::gpu {
 
-// Blocks the launch uses for plan p: the row groups, capped (the kernel walks row groups grid-stride, exactly as
-// kernels/cpu_backend.cpp's emulate_grid does, so any grid size gives the same bits). 0 when nothing runs.
+// Blocks the launch uses for plan p: the row groups (of the launch's block size, see describe_launch), capped (the
+// kernel walks row groups grid-stride, exactly as kernels/cpu_backend.cpp's emulate_grid does, so any grid size gives
+// the same bits). 0 when nothing runs.
 std::int64_t launch_blocks(const Plan& p);
+
+// The launch settings for plan p, for benchmark tables and tests: "launch_blocks=N block_threads=T stages=S
+// l2_prefetch=0|1" (T: the plan's threads_per_block, or its lanes where small launches run blocks of one row;
+// stages 0: the unstaged kernel; l2_prefetch: whether the copies ask L2 for whole lines).
+std::string describe_launch(const Plan& p);
 
 // Launches p's kernel on `stream` (a hipStream_t / cudaStream_t; nullptr is the default stream). When blocks_ran
 // is a device pointer, every block adds 1 to it, so the caller can prove the kernel ran (a launch that silently

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <limits>
 
 #include "harness/case_builder.hpp"
@@ -119,13 +120,14 @@ TEST(CpuBackend, MisalignedVectorAccessIsReported) {
   EXPECT_NE(v.detail.find("misaligned access: x element 1, 8-wide"), std::string::npos) << v.detail;
 }
 
-// The bytes out and residual_out get from plan(call) for x's layout, run with the program visit_program picks and
-// with the general one (CpuRunOptions::general_program); x's view values, weight, residual and post dense.
-struct ProgramRuns {
-  bool simple = false;  // the plan runs the kSimpleRows program
-  std::vector<std::uint8_t> chosen, general;  // out's bytes, then residual_out's
+// The bytes out and residual_out get from plan(call) for x's layout, run as planned and run again after `vary`
+// changed the plan or the run options; x's view values, weight, residual and post dense.
+struct PlanRuns {
+  Plan plan;                                  // as planned
+  std::vector<std::uint8_t> planned, varied;  // out's bytes, then residual_out's
 };
-ProgramRuns run_both_programs(DType dt, Op op, bool post, const Layout& x, std::int64_t storage) {
+PlanRuns run_planned_and_varied(DType dt, Op op, bool post, const Layout& x, std::int64_t storage,
+                                const std::function<void(Plan&, CpuRunOptions&)>& vary) {
   const std::int64_t hidden = x.shape[x.rank - 1];
   const std::int64_t n = *numel(x);
   const auto es = static_cast<std::size_t>(dtype_size(dt));
@@ -153,20 +155,29 @@ ProgramRuns run_both_programs(DType dt, Op op, bool post, const Layout& x, std::
   }
   const PlanResult p = plan(call);
   EXPECT_TRUE(p.ok()) << to_string(p.status);
-  ProgramRuns runs;
-  runs.simple = p.plan.vector && simple_rows(p.plan.args);
-  for (bool general : {false, true}) {
+  PlanRuns runs;
+  runs.plan = p.plan;
+  for (bool varied : {false, true}) {
     std::fill(out.begin(), out.end(), std::uint8_t{0xab});
     std::fill(ro.begin(), ro.end(), std::uint8_t{0xab});
+    Plan run = p.plan;
     CpuRunOptions o;
-    o.general_program = general;
-    const CpuRunResult r = run_cpu(p.plan, storage_sizes(call), o);
+    if (varied) vary(run, o);
+    const CpuRunResult r = run_cpu(run, storage_sizes(call), o);
     EXPECT_FALSE(r.violation) << describe(r.violation, storage_sizes(call));
-    std::vector<std::uint8_t>& dst = general ? runs.general : runs.chosen;
+    std::vector<std::uint8_t>& dst = varied ? runs.varied : runs.planned;
     dst = out;
     dst.insert(dst.end(), ro.begin(), ro.end());
   }
   return runs;
+}
+
+// Expects the two runs of r to have written the same bytes, and something.
+void expect_same_bytes(const PlanRuns& r, const std::string& what) {
+  const auto diff = std::mismatch(r.planned.begin(), r.planned.end(), r.varied.begin());
+  EXPECT_TRUE(diff.first == r.planned.end()) << what << ": first different byte " << (diff.first - r.planned.begin());
+  EXPECT_NE(std::count(r.planned.begin(), r.planned.end(), std::uint8_t{0xab}),
+            static_cast<std::ptrdiff_t>(r.planned.size())) << what << ": nothing written";
 }
 
 // The @post of row_offset_simple at the level of a whole run: the kSimpleRows program writes the general program's
@@ -193,17 +204,54 @@ TEST(CpuBackend, SimpleRowsProgramWritesTheGeneralProgramsBytes) {
       for (Op op : {Op::kRmsNorm, Op::kFusedAddRmsNorm}) {
         for (bool post : {false, true}) {
           if (post && op == Op::kRmsNorm) continue;
-          const ProgramRuns r = run_both_programs(dt, op, post, sh.x, sh.storage);
+          const PlanRuns r = run_planned_and_varied(dt, op, post, sh.x, sh.storage,
+                                                    [](Plan&, CpuRunOptions& o) { o.general_program = true; });
           const std::string what = to_string(sh.x, dt) + " " + std::string(to_string(op)) + (post ? " post" : "");
-          EXPECT_EQ(r.simple, sh.simple) << what;
-          const auto diff = std::mismatch(r.chosen.begin(), r.chosen.end(), r.general.begin());
-          EXPECT_TRUE(diff.first == r.chosen.end()) << what << ": first different byte " << (diff.first - r.chosen.begin());
-          EXPECT_NE(std::count(r.chosen.begin(), r.chosen.end(), std::uint8_t{0xab}),
-                    static_cast<std::ptrdiff_t>(r.chosen.size())) << what << ": nothing written";
+          EXPECT_EQ(r.plan.vector && simple_rows(r.plan.args), sh.simple) << what;
+          expect_same_bytes(r, what);
         }
       }
     }
   }
+}
+
+// What the GPU launch relies on when it runs a plan's rows in blocks of another size (kernels/gpu/norm_gpu.hip,
+// launch_for: one-row blocks for small launches): a row's bytes depend on its lanes, not on how many rows share a
+// block. Every block size that is a multiple of the lanes and of a warp (32) up to 256, against the planned one,
+// on rows of 4 to 256 lanes, both ops, partial last row groups (3 rows).
+TEST(CpuBackend, ThreadsPerBlockDoesNotChangeTheBytes) {
+  int varied_runs = 0;
+  for (DType dt : {DType::kBF16, DType::kF32}) {
+    const std::vector<std::pair<Layout, std::int64_t>> shapes = {
+        {*make_layout({3, 4096}, {4096, 1}), 3 * 4096},                  // 128 lanes (bf16), 256 (f32)
+        {*make_layout({3, 2048}, {2560, 1}), 3 * 2560},                  // 64 lanes (bf16), padded rows
+        {*make_layout({4, 32, 128}, {6144, 128, 1}), 4 * 6144},          // packed-QKV Q slice: 4 or 8 lanes
+        {*make_layout({3, 1000}, {1000, 1}), 3 * 1000},                  // scalar access, a partial last lane
+    };
+    for (const auto& [x, storage] : shapes) {
+      for (Op op : {Op::kRmsNorm, Op::kFusedAddRmsNorm}) {
+        for (bool post : {false, true}) {
+          if (post && op == Op::kRmsNorm) continue;
+          for (int threads = 32; threads <= 256; threads += 32) {
+            const std::string what = to_string(x, dt) + " " + std::string(to_string(op)) + (post ? " post" : "") +
+                                     " threads=" + std::to_string(threads);
+            int lanes = 0, planned_threads = 0;
+            const PlanRuns r = run_planned_and_varied(dt, op, post, x, storage, [&](Plan& p, CpuRunOptions&) {
+              lanes = p.args.lanes;
+              planned_threads = p.args.threads_per_block;
+              if (threads % p.args.lanes != 0) return;
+              p.args.threads_per_block = threads;
+              p.grid_blocks = p.args.row_groups();
+            });
+            if (threads % lanes != 0 || threads == planned_threads) continue;
+            ++varied_runs;
+            expect_same_bytes(r, what);
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GE(varied_runs, 60);  // the loop above varied the block size where it says it does
 }
 
 TEST(CpuBackend, EmptyPlansLaunchNothing) {

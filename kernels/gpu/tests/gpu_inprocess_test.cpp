@@ -7,6 +7,7 @@
 
 #include "harness/case_builder.hpp"
 #include "harness/oracle.hpp"
+#include "kernels/gpu/norm_gpu.hpp"
 #include "kernels/gpu/tests/gpu_cases.hpp"
 #include "kernels/gpu/tests/gpu_fixture.hpp"
 
@@ -43,6 +44,39 @@ TEST_F(GpuPoison, GpuAndCpuWriteIdenticalBytes) {
   for (std::int64_t i = 0; i < 200; ++i) {
     const Case c = gpu_tests::generated_case(22, i);
     ASSERT_EQ(gpu_tests::compare_gpu_cpu(c, arena_), "") << print_case(c);
+  }
+}
+
+// The small-launch settings (norm_gpu.hip launch_for: blocks of one row for 128-lane rows, the L2 prefetch
+// for every staged launch whose blocks walk few row groups) are what such launches get, not what large ones get,
+// and their bytes are the CPU backend's. In-process: the launch settings ask the device how many blocks fit.
+TEST_F(GpuPoison, SmallLaunchesGetOneRowBlocksAndTheL2PrefetchAndWriteTheCpuBytes) {
+  struct Expect {
+    Case c;
+    std::string launch;  // expected in describe_launch()
+  };
+  const Layout rows4096 = *make_layout({600, 4096}, {4096, 1});
+  const std::vector<Expect> expects = {
+      // 128-lane rows (16-bit, 4096): one-row blocks, plain and fused with post.
+      {make_case(Op::kRmsNorm, DType::kBF16, rows4096), "block_threads=128 stages=2 l2_prefetch=1"},
+      {make_case(Op::kFusedAddRmsNorm, DType::kF16, rows4096, 0, true), "block_threads=128 stages=2 l2_prefetch=1"},
+      // 64-lane rows (16-bit, 2048, padded pitch) and a packed-QKV K slice (4 lanes): the plan's 256-thread blocks,
+      // with the prefetch.
+      {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({300, 2048}, {2560, 1}), 300 * 2560),
+       "block_threads=256 stages=2 l2_prefetch=1"},
+      {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({64, 8, 128}, {6144, 128, 1}, 4096), 64 * 6144),
+       "block_threads=256 stages=2 l2_prefetch=1"},
+      // 6000 rows: more than 8 row groups a block on any GPU of up to 187 multiprocessors at 2 blocks each.
+      {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({6000, 4096}, {4096, 1})),
+       "block_threads=256 stages=2 l2_prefetch=0"},
+  };
+  for (const Expect& e : expects) {
+    HostArena host;
+    const PlanResult p = plan(bind_case(e.c, host).call);
+    ASSERT_TRUE(p.ok()) << print_case(e.c);
+    const std::string launch = gpu::describe_launch(p.plan);
+    EXPECT_NE(launch.find(e.launch), std::string::npos) << launch << "\n" << print_case(e.c);
+    EXPECT_EQ(gpu_tests::compare_gpu_cpu(e.c, arena_), "") << launch << "\n" << print_case(e.c);
   }
 }
 
