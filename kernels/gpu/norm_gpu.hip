@@ -182,36 +182,47 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
   if (group >= groups) return;
   typename Prog::State st;
   Prog::load_weight(a, m, lane, st);
-  const std::int64_t step = gridDim.x;
-  for (int j = 0; j < stages - 1; ++j) issue(group + j * step, j);
-  int stage = 0;            // the stage holding `group`
-  int refill = stages - 1;  // the stage the next issue fills (the one consumed last)
-  int parity = 0;           // the group_sums buffer of `group`
-  for (; group < groups; group += step, parity ^= 1) {
-    issue(group + (stages - 1) * step, refill);
-    sg_copy_wait(stages - 1);  // this thread's copies of `group` are complete
-    const std::int64_t row = group * rows_per_block + t / lanes;
-    const bool live = row < a.rows;
-    st.partial = 0.f;
-    if (live) {
-      // Chunk by chunk from shared memory, just before pass 1 uses it (the slots visit_row_loads filled: x, and
-      // for fused rows residual and, with post, post_residual_addition).
-      typename Prog::RowLoads L;
-      auto fetch = [&](int k) {
-        SG_UNROLL
-        for (int o = 0; o < Prog::kRowOperands; ++o) {
-          if (o == 2 && !a.has_post) break;
-          const uint4 v = *slot(stage, o, k);
-          std::memcpy(L.at(o, k), &v, sizeof v);
-        }
-      };
-      Prog::template compute_row_fetched<true>(a, m, row, lane, L, fetch, st);
+  // The row-group loop, with the stage count n a compile-time 2 (two 16 KiB stages: most launches) or the run-time
+  // `stages`: with n constant the stage rotation, the copy wait and the slot addresses fold (v16,
+  // docs/performance.md).
+  auto run = [&]<int kStages>() {
+    const int n = kStages > 0 ? kStages : stages;
+    const std::int64_t step = gridDim.x;
+    for (int j = 0; j < n - 1; ++j) issue(group + j * step, j);
+    int stage = 0;  // the stage holding `group`
+    int refill = n - 1;  // the stage the next issue fills (the one consumed last)
+    int parity = 0;  // the group_sums buffer of `group`
+    for (; group < groups; group += step, parity ^= 1) {
+      issue(group + (n - 1) * step, refill);
+      sg_copy_wait(n - 1);  // this thread's copies of `group` are complete
+      const std::int64_t row = group * rows_per_block + t / lanes;
+      const bool live = row < a.rows;
+      st.partial = 0.f;
+      if (live) {
+        // Chunk by chunk from shared memory, just before pass 1 uses it (the slots visit_row_loads filled: x, and
+        // for fused rows residual and, with post, post_residual_addition).
+        typename Prog::RowLoads L;
+        auto fetch = [&](int k) {
+          SG_UNROLL
+          for (int o = 0; o < Prog::kRowOperands; ++o) {
+            if (o == 2 && !a.has_post) break;
+            const uint4 v = *slot(stage, o, k);
+            std::memcpy(L.at(o, k), &v, sizeof v);
+          }
+        };
+        Prog::template compute_row_fetched<true>(a, m, row, lane, L, fetch, st);
+      }
+      // Dead rows (past a.rows in the last group) still shuffle: every lane of a warp takes part in every exchange.
+      const float total = reduce_row(st.partial, t, lanes, group_sums[parity]);
+      if (live) Prog::pass2_cached(a, m, row, lane, total, st);
+      refill = stage;
+      stage = stage + 1 == n ? 0 : stage + 1;
     }
-    // Dead rows (past a.rows in the last group) still shuffle: every lane of a warp takes part in every exchange.
-    const float total = reduce_row(st.partial, t, lanes, group_sums[parity]);
-    if (live) Prog::pass2_cached(a, m, row, lane, total, st);
-    refill = stage;
-    stage = stage + 1 == stages ? 0 : stage + 1;
+  };
+  if (stages == 2) {
+    run.template operator()<2>();
+  } else {
+    run.template operator()<0>();
   }
 }
 
