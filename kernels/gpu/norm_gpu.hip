@@ -189,9 +189,9 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
     const int n = kStages > 0 ? kStages : stages;
     const std::int64_t step = gridDim.x;
     for (int j = 0; j < n - 1; ++j) issue(group + j * step, j);
-    int stage = 0;  // the stage holding `group`
+    int stage = 0;       // the stage holding `group`
     int refill = n - 1;  // the stage the next issue fills (the one consumed last)
-    int parity = 0;  // the group_sums buffer of `group`
+    int parity = 0;      // the group_sums buffer of `group`
     for (; group < groups; group += step, parity ^= 1) {
       issue(group + (n - 1) * step, refill);
       sg_copy_wait(n - 1);  // this thread's copies of `group` are complete
