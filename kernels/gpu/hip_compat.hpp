@@ -5,6 +5,8 @@
 // It maps exactly what the code uses, nothing speculative: add a name here when the code starts using it.
 #pragma once
 
+#include <cstdint>
+
 #if defined(__HIPCC__) || defined(__HIP_PLATFORM_AMD__)
 
 #include <hip/hip_runtime.h>
@@ -24,6 +26,15 @@ __device__ inline void sg_copy_async16(void* smem, const void* gmem, bool /*l2_p
 }
 __device__ inline void sg_copy_commit() {}
 __device__ inline void sg_copy_wait(int) {}
+
+// Bulk copies (see the CUDA side): none here. The launch code never picks the bulk kernel when this is 0, so these
+// are never called; they exist so that the kernel template compiles on both vendors.
+#define SG_HAVE_BULK_COPY 0
+__device__ inline void sg_bar_init(std::uint64_t*, unsigned) { __builtin_trap(); }
+__device__ inline void sg_bar_arrive_expect(std::uint64_t*, unsigned) { __builtin_trap(); }
+__device__ inline void sg_bulk_copy(void*, const void*, unsigned, std::uint64_t*) { __builtin_trap(); }
+__device__ inline void sg_bar_wait(std::uint64_t*, unsigned) { __builtin_trap(); }
+__device__ inline void sg_fence_proxy_async() {}
 
 // The most shared memory one block may use (HIP 5.2 has no opt-in limit above the per-block one).
 inline std::size_t sg_max_block_shared(const hipDeviceProp_t& prop) { return prop.sharedMemPerBlock; }
@@ -76,6 +87,41 @@ __device__ inline void sg_copy_wait(int n) {
     default: sg_copy_wait_n<7>(); break;
   }
 }
+
+// Bulk copies (sm_90+: the tensor memory accelerator's cp.async.bulk): one thread starts a copy of `bytes` (a
+// multiple of 16, both addresses 16-byte aligned) from global to shared memory, and the copy counts its bytes
+// against mbarrier `bar` in shared memory as they land. sg_bar_init(bar, count): a barrier whose phase completes
+// after `count` arrivals and every byte announced to it (one thread; a __syncthreads before anyone else uses it);
+// sg_bar_arrive_expect(bar, bytes): one arrival that also announces `bytes` of copies to wait for;
+// sg_bar_wait(bar, parity): until the phase of that parity has completed, after which its copies' bytes are visible
+// to the waiting thread. sg_fence_proxy_async: orders this thread's earlier shared-memory reads before later bulk
+// copies into the same bytes (generic and async proxies; a barrier then carries the order to the issuing thread).
+#define SG_HAVE_BULK_COPY 1
+__device__ inline unsigned sg_smem_addr(const void* p) { return static_cast<unsigned>(__cvta_generic_to_shared(p)); }
+__device__ inline void sg_bar_init(std::uint64_t* bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(sg_smem_addr(bar)), "r"(count) : "memory");
+}
+__device__ inline void sg_bar_arrive_expect(std::uint64_t* bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(sg_smem_addr(bar)), "r"(bytes)
+               : "memory");
+}
+__device__ inline void sg_bulk_copy(void* smem, const void* gmem, unsigned bytes, std::uint64_t* bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                   sg_smem_addr(smem)),
+               "l"(gmem), "r"(bytes), "r"(sg_smem_addr(bar))
+               : "memory");
+}
+__device__ inline void sg_bar_wait(std::uint64_t* bar, unsigned parity) {
+  unsigned done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(sg_smem_addr(bar)), "r"(parity)
+        : "memory");
+  } while (done == 0);
+}
+__device__ inline void sg_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
 // --- runtime API: same shapes, CUDA names ---------------------------------------------------------------------
 using hipError_t = cudaError_t;

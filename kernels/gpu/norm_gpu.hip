@@ -63,6 +63,9 @@ constexpr std::int64_t kMaxGridBlocks = 2147483647;
 #endif
 constexpr int kBlocksPerSm = SG_NORM_MIN_BLOCKS;
 
+// Stages of the staged kernel at most (staging() below says how many a launch gets).
+constexpr int kMaxStages = 8;
+
 // The staged kernel's shared-memory slots per thread and stage: one 16-byte slot per row operand (x; fused:
 // residual, and post only when present) and cached chunk (chunks_per_thread, at most cached_max). The kernel's
 // slot layout and the host's shared-memory size (staging) both come from here.
@@ -143,15 +146,24 @@ __global__ void __launch_bounds__(kMaxLanes, 3)
 // template argument, not a run-time one: the kernels without it stay the code they were before the hint existed (a
 // run-time choice per copy cost up to 15 registers).
 //
+// kBulk (sm_90, rows of more than one warp; launch_for says when): instead of every thread copying its own chunks,
+// the first thread of each row starts one bulk copy (cp.async.bulk, the tensor memory accelerator) per chunk index
+// and operand, `lanes` chunks long, which lands in exactly the slots the threads would have filled; a stage's
+// mbarrier counts the bytes, and every thread waits on it instead of on its own copy groups. The same slots, the
+// same reads from them, the same arithmetic: the bytes written do not change. Reuse of a stage: every thread's reads
+// of it come before the reduction's barrier of that row group (a proxy fence first), and the next bulk copy into it
+// is started after that barrier. The kernels without it are the code they were before (a template argument).
+//
 // Rows of one chunk a lane (chunks_per_thread == 1: since v12's geometry only rows of one chunk, e.g. 8 bf16) run
 // Prog::WithCached<1>: the same program with one cached chunk, so the compiler keeps no registers for the other
 // three and the kernel fits 4 blocks (64 registers): such rows do little work per byte, so more warps are needed
 // to keep the copies going.
-template <class Prog, bool kL2Prefetch>
+template <class Prog, bool kL2Prefetch, bool kBulk>
 __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlocksPerSm)
     norm_kernel_staged(SG_GRID_CONSTANT const KernelArgs a, std::int64_t groups, int stages, unsigned* blocks_ran) {
   extern __shared__ uint4 stage_slots[];
   __shared__ float group_sums[2][kMaxLanes / kReduceGroup];  // reduce_row's two buffers
+  __shared__ std::uint64_t stage_full[kBulk ? kMaxStages : 1];  // kBulk: a stage's copies have landed
   const int t = static_cast<int>(threadIdx.x);
   const int threads = a.threads_per_block;
   const int lanes = a.lanes;
@@ -165,7 +177,37 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
   };
   // Starts the copies of row group `group` into `stage`, and closes the copy group (empty past the last row, so
   // every thread counts the same groups).
+  // kBulk: the bytes one row's copies bring into a stage (every operand's staged chunks).
+  unsigned bulk_row_bytes = 0;
+  if constexpr (kBulk) {
+    const std::int64_t staged_cols = static_cast<std::int64_t>(shape.chunks) * lanes * Prog::kChunk;
+    bulk_row_bytes = static_cast<unsigned>(shape.operands * (a.hidden < staged_cols ? a.hidden : staged_cols) *
+                                           std::int64_t{sizeof(typename Prog::S)});
+  }
   auto issue = [&](std::int64_t group, int stage) {
+    if constexpr (kBulk) {
+      // The first thread of each row copies that row: its chunk k of an operand is `lanes` consecutive 16-byte
+      // chunks in memory (columns (k * lanes + lane) * kChunk) and in the slots (the row's lanes consecutive
+      // threads, from this one's), so one bulk copy each. Each row's first thread arrives once per phase (with no
+      // bytes past the last row), so the barrier counts rows_per_block arrivals.
+      if (lane != 0 || group >= groups) return;
+      const std::int64_t row = group * rows_per_block + t / lanes;
+      const bool live = row < a.rows;
+      sg_fence_proxy_async();
+      sg_bar_arrive_expect(&stage_full[stage], live ? bulk_row_bytes : 0u);
+      if (live) {
+        Prog::visit_row_loads(a, row, 0,
+                              [&](int k, int o, OperandId, const OperandAccess& op, std::int64_t row_off,
+                                  std::int64_t col0, int) {
+                                using S = typename Prog::S;
+                                const std::int64_t run = static_cast<std::int64_t>(lanes) * Prog::kChunk;
+                                const std::int64_t n = a.hidden - col0 < run ? a.hidden - col0 : run;
+                                sg_bulk_copy(slot(stage, o, k), static_cast<const S*>(op.base) + row_off + col0,
+                                             static_cast<unsigned>(n) * unsigned{sizeof(S)}, &stage_full[stage]);
+                              });
+      }
+      return;
+    }
     const std::int64_t row = group * rows_per_block + t / lanes;
     if (group < groups && row < a.rows) {
       Prog::visit_row_loads(a, row, lane,
@@ -180,6 +222,13 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
 
   std::int64_t group = blockIdx.x;
   if (group >= groups) return;
+  if constexpr (kBulk) {
+    if (t == 0) {
+      for (int s = 0; s < stages; ++s) sg_bar_init(&stage_full[s], static_cast<unsigned>(rows_per_block));
+    }
+    __syncthreads();
+  }
+  unsigned phases = 0;  // kBulk: bit s is the parity of stage s's next phase
   typename Prog::State st;
   Prog::load_weight(a, m, lane, st);
   // The row-group loop, with the stage count n a compile-time 2 (two 16 KiB stages: most launches) or the run-time
@@ -194,7 +243,12 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
     int parity = 0;      // the group_sums buffer of `group`
     for (; group < groups; group += step, parity ^= 1) {
       issue(group + (n - 1) * step, refill);
-      sg_copy_wait(n - 1);  // this thread's copies of `group` are complete
+      if constexpr (kBulk) {
+        sg_bar_wait(&stage_full[stage], (phases >> stage) & 1u);  // the copies of `group` have landed
+        phases ^= 1u << stage;
+      } else {
+        sg_copy_wait(n - 1);  // this thread's copies of `group` are complete
+      }
       const std::int64_t row = group * rows_per_block + t / lanes;
       const bool live = row < a.rows;
       st.partial = 0.f;
@@ -212,6 +266,9 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
         };
         Prog::template compute_row_fetched<true>(a, m, row, lane, L, fetch, st);
       }
+      // kBulk: this thread's reads of the stage come before thread 0's next bulk copy into it (reduce_row's barrier
+      // carries the order to thread 0; bulk launches have rows of more than one warp, so there is one).
+      if constexpr (kBulk) sg_fence_proxy_async();
       // Dead rows (past a.rows in the last group) still shuffle: every lane of a warp takes part in every exchange.
       const float total = reduce_row(st.partial, t, lanes, group_sums[parity]);
       if (live) Prog::pass2_cached(a, m, row, lane, total, st);
@@ -236,7 +293,6 @@ bool staged(const Plan& p) { return p.vector && p.args.cache_rows; }
 // on 34 of the 39 cases (within 5% on all), e.g. contiguous 16384x4096 bf16 74.3 us against 80.0 us at 48 KiB
 // (v12's budget, chosen on an H100, where 32 and 48 KiB were within 1-4%).
 // SG_GPU_STAGE_KB sets another budget for every launch (a tuning knob for benchmarks).
-constexpr int kMaxStages = 8;
 constexpr std::int64_t kStageBudgetBytes = 32 * 1024;
 
 // Staged blocks a multiprocessor at most, for programs of several cached chunks. Fewer registers (v13's simple-
@@ -344,13 +400,15 @@ std::int64_t resident_blocks(KernelFn kernel, int threads, std::size_t smem) {
 
 // The kernels that can serve plan p, their dynamic shared memory and stages (0: the unstaged kernel), and the most
 // blocks a multiprocessor they are launched with (0: as many as are resident); for the staged kernel also its
-// variant whose copies ask for the L2 prefetch (launch_for says when it runs instead).
+// variant whose copies ask for the L2 prefetch and, where p's rows allow bulk copies, its bulk-copy variant (nullptr
+// where there is none; launch_for says when either runs instead).
 struct Kernels {
   KernelFn kernel = nullptr;
   std::size_t smem = 0;
   int stages = 0;
   std::int64_t max_per_sm = 0;
   KernelFn prefetching = nullptr;
+  KernelFn bulk = nullptr;
 };
 
 // Small staged launches of 128-lane rows (16-bit rows of 2049-4096 elements, f32 rows of 1025-2048) run blocks of
@@ -404,9 +462,15 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
         const Staging sg = staging(p, set.budget_bytes);
         if (p.args.chunks_per_thread == 1) {
           using One = typename Prog::template WithCached<1>;
-          return {norm_kernel_staged<One, false>, sg.bytes, sg.stages, set.max_per_sm, norm_kernel_staged<One, true>};
+          return {norm_kernel_staged<One, false, false>, sg.bytes, sg.stages, set.max_per_sm,
+                  norm_kernel_staged<One, true, false>};
         }
-        return {norm_kernel_staged<Prog, false>, sg.bytes, sg.stages, set.max_per_sm, norm_kernel_staged<Prog, true>};
+        KernelFn bulk = nullptr;
+        if constexpr (SG_HAVE_BULK_COPY != 0) {
+          if (p.args.lanes > kReduceGroup) bulk = norm_kernel_staged<Prog, false, true>;
+        }
+        return {norm_kernel_staged<Prog, false, false>, sg.bytes, sg.stages, set.max_per_sm,
+                norm_kernel_staged<Prog, true, false>, bulk};
       }
     }
     return {norm_kernel<Prog>, 0, 0};
@@ -452,16 +516,26 @@ struct Launch {
   int threads = 0;
   std::int64_t blocks = 0;
   bool l2_prefetch = false;
+  bool bulk = false;
 };
 
+// Large staged launches (more than kFewGroupsPerBlock row groups a block) of rows wider than a warp use the bulk-copy
+// kernel where the rows are plain or fused with post_residual_addition. Measured on the H200 (docs/performance.md,
+// v17; two runs, the per-thread copies in the same run): contiguous 16384x4096 bf16 73.7 -> 70.7 us (85% -> 89% of
+// the copy ceiling), 16384x8192 and row-padded 1.03-1.05x in 16-bit, fused add+post 16384 1.004-1.044x; fused add
+// without post 0.98-1.01x (bf16 0.98x in both runs), and small launches 0.97-0.99x (they lose the L2 prefetch, and
+// the first copies of a block wait on one thread), so those keep a copy a thread.
+//
 // Plan p's launch. Tuning knobs for benchmarks (read once per process): SG_GPU_ONE_ROW_BLOCKS=0 keeps the plan's
-// blocks, SG_GPU_L2_PREFETCH=0 / 1 asks for the prefetch on no / every staged launch.
+// blocks, SG_GPU_L2_PREFETCH=0 / 1 asks for the prefetch on no / every staged launch, SG_GPU_BULK=0 / 1 uses bulk
+// copies on no / every launch whose rows allow them (bulk copies come first where both are asked for).
 Launch launch_for(const Plan& p) {
   static const bool one_row_off = env_knob("SG_GPU_ONE_ROW_BLOCKS") == 0;
   static const std::int64_t prefetch_knob = env_knob("SG_GPU_L2_PREFETCH");
+  static const std::int64_t bulk_knob = env_knob("SG_GPU_BULK");
   Kernels k = choose_kernel(p, false);
   std::int64_t blocks = blocks_for(p, k);
-  Launch l{k.kernel, k.smem, k.stages, p.args.threads_per_block, blocks, false};
+  Launch l{k.kernel, k.smem, k.stages, p.args.threads_per_block, blocks, false, false};
   if (k.stages == 0 || blocks == 0) return l;
   const bool small = p.args.row_groups() <= kFewGroupsPerBlock * blocks;
   const int lanes = p.args.lanes;
@@ -471,11 +545,19 @@ Launch launch_for(const Plan& p) {
     one.grid_blocks = one.args.row_groups();
     k = choose_kernel(one, true);
     blocks = blocks_for(one, k);
-    l = {k.kernel, k.smem, k.stages, lanes, blocks, false};
+    l = {k.kernel, k.smem, k.stages, lanes, blocks, false, false};
   }
-  const bool want = prefetch_knob >= 0 ? prefetch_knob != 0 : small;
-  // The prefetching variant only where as many of its blocks are resident at once (its registers may differ).
-  if (want && k.stages > 0 && resident_blocks(k.prefetching, l.threads, k.smem) >= blocks) {
+  // Either variant only where as many of its blocks are resident at once (its registers may differ).
+  const auto fits = [&](KernelFn alt) { return alt != nullptr && resident_blocks(alt, l.threads, k.smem) >= blocks; };
+  const bool plain_or_post = p.op != Op::kFusedAddRmsNorm || p.args.has_post;
+  const bool want_bulk = bulk_knob >= 0 ? bulk_knob != 0 : !small && plain_or_post;
+  if (want_bulk && fits(k.bulk)) {
+    l.kernel = k.bulk;
+    l.bulk = true;
+    return l;
+  }
+  const bool want_prefetch = prefetch_knob >= 0 ? prefetch_knob != 0 : small;
+  if (want_prefetch && fits(k.prefetching)) {
     l.kernel = k.prefetching;
     l.l2_prefetch = true;
   }
@@ -489,7 +571,7 @@ std::int64_t launch_blocks(const Plan& p) { return launch_for(p).blocks; }
 std::string describe_launch(const Plan& p) {
   const Launch l = launch_for(p);
   return "launch_blocks=" + std::to_string(l.blocks) + " block_threads=" + std::to_string(l.threads) +
-         " stages=" + std::to_string(l.stages) + " l2_prefetch=" + (l.l2_prefetch ? "1" : "0");
+         " stages=" + std::to_string(l.stages) + " l2_prefetch=" + (l.l2_prefetch ? "1" : "0") + " bulk_copy=" + (l.bulk ? "1" : "0");
 }
 
 int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran) {

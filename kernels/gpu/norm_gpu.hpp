@@ -15,8 +15,9 @@ namespace strideguard::gpu {
 std::int64_t launch_blocks(const Plan& p);
 
 // The launch settings for plan p, for benchmark tables and tests: "launch_blocks=N block_threads=T stages=S
-// l2_prefetch=0|1" (T: the plan's threads_per_block, or its lanes where small launches run blocks of one row;
-// stages 0: the unstaged kernel; l2_prefetch: whether the copies ask L2 for whole lines).
+// l2_prefetch=0|1 bulk_copy=0|1" (T: the plan's threads_per_block, or its lanes where small launches run blocks of
+// one row; stages 0: the unstaged kernel; l2_prefetch: whether the copies ask L2 for whole lines; bulk_copy: whether
+// each row's stages are filled by bulk copies, one a row and chunk, instead of a copy a thread and chunk).
 std::string describe_launch(const Plan& p);
 
 // Launches p's kernel on `stream` (a hipStream_t / cudaStream_t; nullptr is the default stream). When blocks_ran

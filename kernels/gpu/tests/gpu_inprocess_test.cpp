@@ -47,35 +47,44 @@ TEST_F(GpuPoison, GpuAndCpuWriteIdenticalBytes) {
   }
 }
 
-// The small-launch settings (norm_gpu.hip launch_for: blocks of one row for 128-lane rows, the L2 prefetch
-// for every staged launch whose blocks walk few row groups) are what such launches get, not what large ones get,
-// and their bytes are the CPU backend's. In-process: the launch settings ask the device how many blocks fit.
-TEST_F(GpuPoison, SmallLaunchesGetOneRowBlocksAndTheL2PrefetchAndWriteTheCpuBytes) {
+// The launch variants (norm_gpu.hip launch_for) go where they were measured to help, and write the CPU backend's
+// bytes: small launches (few row groups a block) get blocks of one row for 128-lane rows and the L2 prefetch on
+// every staged launch; large launches of rows wider than a warp get bulk copies where the rows are plain or fused
+// with post_residual_addition; large fused launches without post and narrow rows get neither. In-process: the launch settings ask the device how many blocks fit.
+TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
   struct Expect {
     Case c;
-    std::string launch;  // expected in describe_launch()
+    std::string launch;  // expected at the end of describe_launch()
   };
   const Layout rows4096 = *make_layout({600, 4096}, {4096, 1});
+  // 6000 rows: more than 8 row groups a block on any GPU of up to 187 multiprocessors at 2 blocks each (fused
+  // 16-bit rows: 1 block each, up to 375).
+  const Layout many4096 = *make_layout({6000, 4096}, {4096, 1});
   const std::vector<Expect> expects = {
       // 128-lane rows (16-bit, 4096): one-row blocks, plain and fused with post.
-      {make_case(Op::kRmsNorm, DType::kBF16, rows4096), "block_threads=128 stages=2 l2_prefetch=1"},
-      {make_case(Op::kFusedAddRmsNorm, DType::kF16, rows4096, 0, true), "block_threads=128 stages=2 l2_prefetch=1"},
+      {make_case(Op::kRmsNorm, DType::kBF16, rows4096), "block_threads=128 stages=2 l2_prefetch=1 bulk_copy=0"},
+      {make_case(Op::kFusedAddRmsNorm, DType::kF16, rows4096, 0, true),
+       "block_threads=128 stages=2 l2_prefetch=1 bulk_copy=0"},
       // 64-lane rows (16-bit, 2048, padded pitch) and a packed-QKV K slice (4 lanes): the plan's 256-thread blocks,
       // with the prefetch.
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({300, 2048}, {2560, 1}), 300 * 2560),
-       "block_threads=256 stages=2 l2_prefetch=1"},
+       "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({64, 8, 128}, {6144, 128, 1}, 4096), 64 * 6144),
-       "block_threads=256 stages=2 l2_prefetch=1"},
-      // 6000 rows: more than 8 row groups a block on any GPU of up to 187 multiprocessors at 2 blocks each.
-      {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({6000, 4096}, {4096, 1})),
-       "block_threads=256 stages=2 l2_prefetch=0"},
+       "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
+      // Large launches: plain rows and fused rows with post_residual_addition get bulk copies, fused rows without
+      // it keep a copy a thread.
+      {make_case(Op::kRmsNorm, DType::kBF16, many4096), "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1"},
+      {make_case(Op::kFusedAddRmsNorm, DType::kBF16, many4096, 0, true),
+       "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1"},
+      {make_case(Op::kFusedAddRmsNorm, DType::kF16, many4096), "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
   };
   for (const Expect& e : expects) {
     HostArena host;
     const PlanResult p = plan(bind_case(e.c, host).call);
     ASSERT_TRUE(p.ok()) << print_case(e.c);
     const std::string launch = gpu::describe_launch(p.plan);
-    EXPECT_NE(launch.find(e.launch), std::string::npos) << launch << "\n" << print_case(e.c);
+    ASSERT_GE(launch.size(), e.launch.size());
+    EXPECT_EQ(launch.substr(launch.size() - e.launch.size()), e.launch) << launch << "\n" << print_case(e.c);
     EXPECT_EQ(gpu_tests::compare_gpu_cpu(e.c, arena_), "") << launch << "\n" << print_case(e.c);
   }
 }
