@@ -33,7 +33,10 @@ for part in $parts; do
       step gtest_worker "$dir/gpu_backend_test"
       step gtest_poison "$dir/gpu_inprocess_test" ;;
     cases)
-      step gpu_cases "$dir/gpu_cases" --cases 2000 --seed 1 ;;
+      step gpu_cases "$dir/gpu_cases" --cases 2000 --seed 1
+      # The same cases with bulk copies on every launch whose rows allow them (by default only large launches of
+      # plain rows get them, and generated cases are small).
+      SG_GPU_BULK=1 step gpu_cases_bulk "$dir/gpu_cases" --cases 2000 --seed 1 ;;
     props)
       step props_gpu "$dir/props" --backend gpu --seed 1 --tests 1000 --failure-dir "$logs" ;;
     bugs)
@@ -45,6 +48,8 @@ for part in $parts; do
       # Guarded policy, in-process with mapped poison redzones: memcheck must report 0 errors.
       SG_GPU_MODE=poison step sanitizer_guarded compute-sanitizer --tool memcheck --padding 256 --error-exitcode 3 \
         "$dir/props" --backend gpu --seed 1 --tests 100
+      SG_GPU_BULK=1 SG_GPU_MODE=poison step sanitizer_guarded_bulk compute-sanitizer --tool memcheck --padding 256 \
+        --error-exitcode 3 "$dir/props" --backend gpu --seed 1 --tests 100
       # A bug model with unmapped guards: memcheck names the bad access before the guard granule would.
       SG_GPU_MODE=inprocess TAIL=25 step sanitizer_aiter compute-sanitizer --tool memcheck --padding 256 \
         "$dir/props" --backend gpu --policy aiter-2d --seed 1 --tests 50 --stop-on-failure --expect-failure any ;;

@@ -5,10 +5,13 @@
 // Calls are timed as replays of a captured graph (GPU time only); --stream-launches times plain launches from the
 // host instead (the method of kernel versions up to v7).
 // --only / --dtype run the cases whose name contains SUBSTRING / of one dtype (for profilers such as ncu).
+// Per case also the guard's host cost a call (plan() and the launch decision), next to the host cost of enqueueing a
+// launch of an empty kernel with the same parameters, measured once a run.
 #include "kernels/gpu/hip_compat.hpp"
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -176,6 +179,46 @@ double median_graph_ms(int nsets, F&& f, int batches = 30) {
   SG_CHECK(hipGraphDestroy(graph));
   SG_CHECK(hipStreamDestroy(st));
   return ms;
+}
+
+// Host cost of the guard, per call (no GPU time in it): nanoseconds of host time per call of f, the median of 15
+// rounds of `calls` calls after a warm-up round. f returns a value the rounds accumulate, so no call is optimised away.
+template <class F>
+double host_ns_per_call(int calls, F&& f) {
+  std::int64_t sink = 0;
+  for (int i = 0; i < calls; ++i) sink += f();
+  std::vector<double> ns;
+  for (int round = 0; round < 15; ++round) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) sink += f();
+    const auto t1 = std::chrono::steady_clock::now();
+    ns.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count() / calls);
+  }
+  static volatile std::int64_t keep = 0;
+  keep = keep + sink;
+  std::sort(ns.begin(), ns.end());
+  return ns[ns.size() / 2];
+}
+
+// The yardstick for that host cost: enqueueing one launch of a kernel that does nothing, with the same parameters
+// as the norm kernels (the ~900-byte KernelArgs): what any launch costs the host, before a guard adds anything.
+__global__ void empty_kernel(SG_GRID_CONSTANT const KernelArgs, std::int64_t, int, unsigned*) {}
+
+// Host microseconds to enqueue one such launch: the median over 30 batches of 64 launches (each batch then waits
+// for the device, outside the timing, so the launch queue never fills).
+double bare_launch_us() {
+  const KernelArgs a{};
+  std::vector<double> us;
+  for (int batch = 0; batch < 31; ++batch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 64; ++i) hipLaunchKernelGGL(empty_kernel, dim3(1), dim3(32), 0, nullptr, a, 0, 0, nullptr);
+    const auto t1 = std::chrono::steady_clock::now();
+    SG_CHECK(hipGetLastError());
+    SG_CHECK(hipDeviceSynchronize());
+    if (batch > 0) us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / 64);  // 0: warm-up
+  }
+  std::sort(us.begin(), us.end());
+  return us[us.size() / 2];
 }
 
 // A device-to-device copy moving the same bytes as a case (need / 2 read, need / 2 written), timed the way the
@@ -492,12 +535,16 @@ int main(int argc, char** argv) {
   std::printf("copy ceiling: %.0f GB/s (1 GiB device-to-device, read + write: cudaMemcpyAsync %.0f GB/s, copy kernel "
               "%.0f GB/s)\n", copy_gbs, memcpy_gbs, kernel_gbs);
 
+  const double launch_us = bare_launch_us();
+  std::printf("host: enqueueing a launch of an empty kernel with the norm kernels' parameters: %.2f us\n", launch_us);
+
   FILE* csv = csv_path.empty() ? nullptr : std::fopen(csv_path.c_str(), "w");
   if (!csv_path.empty() && csv == nullptr) {
     std::fprintf(stderr, "ERROR: cannot write %s\n", csv_path.c_str());
     return 1;
   }
-  if (csv) std::fprintf(csv, "case,dtype,us,bytes,gbs,copy_gbs,of_copy,plan,cpu_match,copy_same_us,layout_copy_us\n");
+  if (csv) std::fprintf(csv, "case,dtype,us,bytes,gbs,copy_gbs,of_copy,plan,cpu_match,copy_same_us,layout_copy_us,plan_ns,"
+                        "decide_ns,bare_launch_us\n");
   std::printf("%-34s %-5s %9s %9s %8s %7s %9s %9s  %s\n", "case", "dtype", "us", "MB", "GB/s", "of copy", "of same",
               "of layout", "plan");
   int failures = 0;
@@ -519,6 +566,10 @@ int main(int argc, char** argv) {
         }
         plans.push_back(pr.plan);
       }
+      // The guard's host cost per call: plan() (validation and the kernel contract) and the launch decision
+      // (launch_blocks runs what launch_norm runs before it enqueues).
+      const double plan_ns = host_ns_per_call(2000, [&] { return plan(sets[0].call).plan.grid_blocks; });
+      const double decide_ns = host_ns_per_call(2000, [&] { return gpu::launch_blocks(plans[0]); });
       auto launch = [&](int k, hipStream_t st) {
         const int e = gpu::launch_norm(plans[static_cast<std::size_t>(k)], st, nullptr);
         if (e != 0) {
@@ -543,14 +594,15 @@ int main(int argc, char** argv) {
         for (void* q : s.owned) SG_CHECK(hipFree(q));
       }
       const double same_ms = same_size_copy_ms(need, nsets, graphs);
-      std::printf("%-34s %-5s %9.1f %9.1f %8.0f %6.1f%% %8.1f%% %8.1f%%  %s%s\n", bc.name.c_str(),
-                  std::string(to_string(t)).c_str(), ms * 1e3, need / 1e6, gbs, 100 * gbs / copy_gbs, 100 * same_ms / ms,
-                  100 * layout_ms / ms, p.c_str(),
-                  small ? (match ? " [GPU==CPU]" : " [GPU!=CPU]") : "");
+      std::printf("%-34s %-5s %9.1f %9.1f %8.0f %6.1f%% %8.1f%% %8.1f%%  %s%s host plan %.0f ns, decide %.0f ns\n",
+                  bc.name.c_str(), std::string(to_string(t)).c_str(), ms * 1e3, need / 1e6, gbs, 100 * gbs / copy_gbs,
+                  100 * same_ms / ms, 100 * layout_ms / ms, p.c_str(), small ? (match ? " [GPU==CPU]" : " [GPU!=CPU]") : "",
+                  plan_ns, decide_ns);
       if (csv) {
-        std::fprintf(csv, "%s,%s,%.3f,%.0f,%.1f,%.1f,%.4f,%s,%s,%.3f,%.3f\n", bc.name.c_str(),
+        std::fprintf(csv, "%s,%s,%.3f,%.0f,%.1f,%.1f,%.4f,%s,%s,%.3f,%.3f,%.1f,%.1f,%.3f\n", bc.name.c_str(),
                      std::string(to_string(t)).c_str(), ms * 1e3, need, gbs, copy_gbs, gbs / copy_gbs, p.c_str(),
-                     small ? (match ? "yes" : "NO") : "not checked", same_ms * 1e3, layout_ms * 1e3);
+                     small ? (match ? "yes" : "NO") : "not checked", same_ms * 1e3, layout_ms * 1e3, plan_ns, decide_ns,
+                     launch_us);
       }
     }
   }
