@@ -175,8 +175,6 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
   auto slot = [&](int stage, int o, int k) -> uint4* {
     return &stage_slots[((stage * shape.operands + o) * shape.chunks + k) * threads + t];
   };
-  // Starts the copies of row group `group` into `stage`, and closes the copy group (empty past the last row, so
-  // every thread counts the same groups).
   // kBulk: the bytes one row's copies bring into a stage (every operand's staged chunks).
   unsigned bulk_row_bytes = 0;
   if constexpr (kBulk) {
@@ -184,6 +182,8 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
     bulk_row_bytes = static_cast<unsigned>(shape.operands * (a.hidden < staged_cols ? a.hidden : staged_cols) *
                                            std::int64_t{sizeof(typename Prog::S)});
   }
+  // Starts the copies of row group `group` into `stage`, and closes the copy group (empty past the last row, so
+  // every thread counts the same groups); kBulk: see below.
   auto issue = [&](std::int64_t group, int stage) {
     if constexpr (kBulk) {
       // The first thread of each row copies that row: its chunk k of an operand is `lanes` consecutive 16-byte
@@ -266,8 +266,8 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
         };
         Prog::template compute_row_fetched<true>(a, m, row, lane, L, fetch, st);
       }
-      // kBulk: this thread's reads of the stage come before thread 0's next bulk copy into it (reduce_row's barrier
-      // carries the order to thread 0; bulk launches have rows of more than one warp, so there is one).
+      // kBulk: this thread's reads of the stage come before the next bulk copy into it, which a row's first thread
+      // starts after reduce_row's barrier (bulk launches have rows of more than one warp, so there is one).
       if constexpr (kBulk) sg_fence_proxy_async();
       // Dead rows (past a.rows in the last group) still shuffle: every lane of a warp takes part in every exchange.
       const float total = reduce_row(st.partial, t, lanes, group_sums[parity]);
@@ -571,7 +571,8 @@ std::int64_t launch_blocks(const Plan& p) { return launch_for(p).blocks; }
 std::string describe_launch(const Plan& p) {
   const Launch l = launch_for(p);
   return "launch_blocks=" + std::to_string(l.blocks) + " block_threads=" + std::to_string(l.threads) +
-         " stages=" + std::to_string(l.stages) + " l2_prefetch=" + (l.l2_prefetch ? "1" : "0") + " bulk_copy=" + (l.bulk ? "1" : "0");
+         " stages=" + std::to_string(l.stages) + " l2_prefetch=" + (l.l2_prefetch ? "1" : "0") +
+         " bulk_copy=" + (l.bulk ? "1" : "0");
 }
 
 int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran) {

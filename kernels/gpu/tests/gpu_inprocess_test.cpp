@@ -50,7 +50,8 @@ TEST_F(GpuPoison, GpuAndCpuWriteIdenticalBytes) {
 // The launch variants (norm_gpu.hip launch_for) go where they were measured to help, and write the CPU backend's
 // bytes: small launches (few row groups a block) get blocks of one row for 128-lane rows and the L2 prefetch on
 // every staged launch; large launches of rows wider than a warp get bulk copies where the rows are plain or fused
-// with post_residual_addition; large fused launches without post and narrow rows get neither. In-process: the launch settings ask the device how many blocks fit.
+// with post_residual_addition; large fused launches without post and narrow rows get neither. In-process: the
+// launch settings ask the device how many blocks fit.
 TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
   struct Expect {
     Case c;
