@@ -154,11 +154,17 @@ __global__ void __launch_bounds__(kMaxLanes, 3)
 // of it come before the reduction's barrier of that row group (a proxy fence first), and the next bulk copy into it
 // is started after that barrier. The kernels without it are the code they were before (a template argument).
 //
+// kResident (plain rows too wide for any register cache: 9-16 chunks a thread): the row stays in its stage, and
+// pass 2 reads it from there again instead of from x in memory, with the weight read chunk by chunk as the plan's
+// uncached program does; the same arithmetic in the same order, so the same bytes. A stage is refilled only by the
+// thread whose slots they are, at the top of the next row group (after its pass 2), so no barrier is needed; never
+// with bulk copies (another row's first thread would refill the stage while this thread's pass 2 reads it).
+//
 // Rows of one chunk a lane (chunks_per_thread == 1: since v12's geometry only rows of one chunk, e.g. 8 bf16) run
 // Prog::WithCached<1>: the same program with one cached chunk, so the compiler keeps no registers for the other
 // three and the kernel fits 4 blocks (64 registers): such rows do little work per byte, so more warps are needed
 // to keep the copies going.
-template <class Prog, bool kL2Prefetch, bool kBulk>
+template <class Prog, bool kL2Prefetch, bool kBulk, bool kResident = false>
 __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlocksPerSm)
     norm_kernel_staged(SG_GRID_CONSTANT const KernelArgs a, std::int64_t groups, int stages, unsigned* blocks_ran) {
   extern __shared__ uint4 stage_slots[];
@@ -230,7 +236,7 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
   }
   unsigned phases = 0;  // kBulk: bit s is the parity of stage s's next phase
   typename Prog::State st;
-  Prog::load_weight(a, m, lane, st);
+  if constexpr (!kResident) Prog::load_weight(a, m, lane, st);
   // The row-group loop, with the stage count n a compile-time 2 (two 16 KiB stages: most launches) or the run-time
   // `stages`: with n constant the stage rotation, the copy wait and the slot addresses fold (v16,
   // docs/performance.md).
@@ -252,6 +258,42 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
       const std::int64_t row = group * rows_per_block + t / lanes;
       const bool live = row < a.rows;
       st.partial = 0.f;
+      if constexpr (kResident) {
+        static_assert(Prog::kRowOperands == 1 && !kBulk, "resident rows: plain rows, per-thread copies");
+        using S = typename Prog::S;
+        auto stage_chunk = [&](int k, S (&xs)[Prog::kChunk]) {
+          const uint4 v = *slot(stage, 0, k);
+          std::memcpy(xs, &v, sizeof v);
+        };
+        if (live) {
+          const typename Prog::Pass1Rows r{};  // plain rows: pass 1 stores nothing
+          S none[Prog::kChunk] = {};
+          for (int k = 0; k < shape.chunks; ++k) {  // increasing k, as every program's pass 1
+            const std::int64_t col0 = Prog::chunk_col(a, lane, k);
+            if (col0 >= a.hidden) break;
+            S xs[Prog::kChunk];
+            stage_chunk(k, xs);
+            Prog::pass1_compute(a, m, r, col0, Prog::kChunk, st.partial, xs, none, none);
+          }
+        }
+        const float total = reduce_row(st.partial, t, lanes, group_sums[parity]);
+        if (live) {
+          const float inv = Prog::inv_rms(a, total);
+          const std::int64_t out_off = Prog::row_off(a.out.rows, row);
+          for (int k = 0; k < shape.chunks; ++k) {
+            const std::int64_t col0 = Prog::chunk_col(a, lane, k);
+            if (col0 >= a.hidden) break;
+            S xs[Prog::kChunk];
+            stage_chunk(k, xs);
+            float v[Prog::kChunk];
+            Prog::decode(xs, Prog::kChunk, v);  // as the uncached pass 2's load_chunk converts x
+            Prog::pass2_chunk(a, m, out_off, col0, Prog::kChunk, inv, v);
+          }
+        }
+        refill = stage;
+        stage = stage + 1 == n ? 0 : stage + 1;
+        continue;
+      }
       if (live) {
         // Chunk by chunk from shared memory, just before pass 1 uses it (the slots visit_row_loads filled: x, and
         // for fused rows residual and, with post, post_residual_addition).
@@ -282,9 +324,6 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
     run.template operator()<0>();
   }
 }
-
-// The staged kernel serves plan p.
-bool staged(const Plan& p) { return p.vector && p.args.cache_rows; }
 
 // Shared memory the staged kernel may use per block for its stages, and their number: as many stages as fit in
 // the budget, at least 2 (one in use, one in flight), at most kMaxStages. Measured on an H200 with kernel v13
@@ -323,6 +362,34 @@ std::int64_t env_knob(const char* name) {
   return v >= 0 ? v : -1;
 }
 
+// Rows of 5 to kWideCachedChunks chunks a thread (256 lanes: 16-bit rows of 8193-16384 elements, f32 rows of
+// 4097-8192), which the planner gives no row cache (kMaxCachedChunks), run the staged kernel with a cache of
+// kWideCachedChunks chunks (Prog::WithCached<8>) where that fits the registers without spilling (ptxas, sm_90:
+// 112-128): plain rows whose row maps are 1-2 dims (the simple-rows programs; the general ones spilled 16-124
+// bytes, fused rows need more). Their bytes are the plan's uncached program's, which re-reads in pass 2 exactly
+// what pass 1 read (plain rows: x, unchanged in between: the planner allows out to alias x only as the same view;
+// and pass 2 reads x through pass 1's column stride, which wide_plain_rows checks, as a bug model may not) and
+// applies the same arithmetic to it; the launch marks its copy of the arguments cache_rows so that the kernel loads
+// the weight once (launch_norm). Measured in docs/performance.md (v17). A tuning knob: SG_GPU_WIDE_ROWS=0 leaves
+// such rows on the unstaged kernel (read once per process).
+//
+// Plain rows of kWideCachedChunks + 1 to kResidentChunks chunks a thread (16-bit rows of 16385-32768 elements, f32
+// of 8193-16384) run the kResident staged kernel: the row stays in its stage for pass 2 (64 KiB a stage, so one
+// block a multiprocessor). Measured in docs/performance.md (v17).
+constexpr int kWideCachedChunks = 8;
+constexpr int kResidentChunks = 16;
+bool wide_plain_rows(const Plan& p, int most_chunks) {
+  static const bool wide_off = env_knob("SG_GPU_WIDE_ROWS") == 0;
+  return !wide_off && p.vector && !p.args.cache_rows && p.op == Op::kRmsNorm &&
+         p.args.x_pass2_col_stride == p.args.x.col_stride && p.args.chunks_per_thread <= most_chunks &&
+         simple_rows(p.args);
+}
+bool wide_staged(const Plan& p) { return wide_plain_rows(p, kWideCachedChunks); }
+bool resident_staged(const Plan& p) { return !wide_staged(p) && wide_plain_rows(p, kResidentChunks); }
+
+// The staged kernel serves plan p.
+bool staged(const Plan& p) { return p.vector && (p.args.cache_rows || wide_plain_rows(p, kResidentChunks)); }
+
 // `bytes`, or SG_GPU_STAGE_KB when set above 0 (read once per process).
 std::int64_t stage_budget_bytes(std::int64_t bytes) {
   static const std::int64_t kb = env_knob("SG_GPU_STAGE_KB");
@@ -358,12 +425,15 @@ struct Staging {
 
 // Stages for plan p within a budget of `budget` bytes (before SG_GPU_STAGE_KB).
 Staging staging(const Plan& p, std::int64_t budget) {
-  const StageShape shape = stage_shape(p.args, p.op == Op::kFusedAddRmsNorm, kMaxCachedChunks);
+  const int cached_max =
+      resident_staged(p) ? kResidentChunks : (wide_staged(p) ? kWideCachedChunks : kMaxCachedChunks);
+  const StageShape shape = stage_shape(p.args, p.op == Op::kFusedAddRmsNorm, cached_max);
   const std::int64_t per_stage = static_cast<std::int64_t>(shape.operands) * shape.chunks * p.args.threads_per_block * 16;
   std::int64_t n = stage_budget_bytes(budget) / (per_stage > 0 ? per_stage : 1);
   n = n < 2 ? 2 : (n > kMaxStages ? kMaxStages : n);
-  // Never more than a block may have (at most 3 operands x 4 chunks x 256 threads x 16 B = 48 KiB a stage, so two
-  // stages always fit the 99 KiB or more of every sm_80+ GPU).
+  // Never more than a block may have (at most 3 operands x 4 chunks x 256 threads x 16 B = 48 KiB a stage, 32 or
+  // 64 KiB for wide rows, so two stages always fit the 227 KiB of an sm_90 GPU; on a GPU with less the launch
+  // reports that it cannot run, and SG_GPU_WIDE_ROWS=0 is the way around).
   while (n > 2 && n * per_stage > device_info().max_dynamic_shared) --n;
   return {static_cast<int>(n), static_cast<std::size_t>(n * per_stage)};
 }
@@ -465,12 +535,26 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
           return {norm_kernel_staged<One, false, false>, sg.bytes, sg.stages, set.max_per_sm,
                   norm_kernel_staged<One, true, false>};
         }
-        KernelFn bulk = nullptr;
-        if constexpr (SG_HAVE_BULK_COPY != 0) {
-          if (p.args.lanes > kReduceGroup) bulk = norm_kernel_staged<Prog, false, true>;
+        // The per-thread-copy kernel, its prefetching twin, and the bulk-copy one where rows are wider than a warp.
+        const auto kernels = [&]<class P>() -> Kernels {
+          KernelFn bulk = nullptr;
+          if constexpr (SG_HAVE_BULK_COPY != 0) {
+            if (p.args.lanes > kReduceGroup) bulk = norm_kernel_staged<P, false, true>;
+          }
+          return {norm_kernel_staged<P, false, false>, sg.bytes, sg.stages, set.max_per_sm,
+                  norm_kernel_staged<P, true, false>, bulk};
+        };
+        if constexpr (Prog::kRowOperands == 1 && Prog::kSimple) {
+          using Wide = typename Prog::template WithCached<kWideCachedChunks>;
+          if (wide_staged(p)) return kernels.template operator()<Wide>();
+          using Resident = typename Prog::template WithCached<kResidentChunks>;
+          if (resident_staged(p)) {
+            return {norm_kernel_staged<Resident, false, false, true>, sg.bytes, sg.stages, 1,
+                    norm_kernel_staged<Resident, true, false, true>};
+          }
         }
-        return {norm_kernel_staged<Prog, false, false>, sg.bytes, sg.stages, set.max_per_sm,
-                norm_kernel_staged<Prog, true, false>, bulk};
+        // Every staged program drops the chunks past its cache (kOnlyCached): a plan with more goes unstaged.
+        if (p.args.chunks_per_thread <= Prog::kCachedChunks) return kernels.template operator()<Prog>();
       }
     }
     return {norm_kernel<Prog>, 0, 0};
@@ -580,6 +664,9 @@ int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran) {
   if (l.blocks == 0) return hipSuccess;
   KernelArgs a = p.args;
   a.threads_per_block = l.threads;
+  // The 8-chunk staged kernel caches every chunk and loads the weight once (the unstaged kernel, e.g. under
+  // SG_GPU_STAGED=0, must keep the plan's cache_rows: its program caches 4 chunks).
+  if (l.stages > 0 && wide_staged(p)) a.cache_rows = true;
   const std::int64_t groups = a.row_groups();
   const dim3 grid(static_cast<unsigned>(l.blocks)), block(static_cast<unsigned>(l.threads));
   hipLaunchKernelGGL(l.kernel, grid, block, l.smem, static_cast<hipStream_t>(stream), a, groups, l.stages,

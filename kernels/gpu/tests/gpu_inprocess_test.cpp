@@ -50,8 +50,9 @@ TEST_F(GpuPoison, GpuAndCpuWriteIdenticalBytes) {
 // The launch variants (norm_gpu.hip launch_for) go where they were measured to help, and write the CPU backend's
 // bytes: small launches (few row groups a block) get blocks of one row for 128-lane rows and the L2 prefetch on
 // every staged launch; large launches of rows wider than a warp get bulk copies where the rows are plain or fused
-// with post_residual_addition; large fused launches without post and narrow rows get neither. In-process: the
-// launch settings ask the device how many blocks fit.
+// with post_residual_addition; large fused launches without post and narrow rows get neither; plain rows of 5-8
+// chunks a thread (which the plan leaves uncached) run the staged kernels with an 8-chunk cache, plain rows of 9-16
+// chunks the staged kernel that keeps the row in its stage, fused ones the unstaged kernel. In-process: the launch settings ask the device how many blocks fit.
 TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
   struct Expect {
     Case c;
@@ -78,6 +79,22 @@ TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
       {make_case(Op::kFusedAddRmsNorm, DType::kBF16, many4096, 0, true),
        "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1"},
       {make_case(Op::kFusedAddRmsNorm, DType::kF16, many4096), "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
+      // Wide rows (256 lanes of 5-8 chunks): 12288 bf16 (6 chunks a thread), 9000 bf16 (5, the last one past the
+      // row for most lanes), f32 8192 at a padded pitch (8); staged, small and large; fused wide rows unstaged.
+      {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({40, 12288}, {12288, 1})),
+       "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
+      {make_case(Op::kRmsNorm, DType::kF32, *make_layout({24, 8192}, {8196, 1}), 24 * 8196),
+       "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
+      {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({3000, 9000}, {9000, 1})),
+       "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1"},
+      {make_case(Op::kFusedAddRmsNorm, DType::kBF16, *make_layout({40, 12288}, {12288, 1})),
+       "block_threads=256 stages=0 l2_prefetch=0 bulk_copy=0"},
+      // Rows resident in their stage: bf16 20000 (10 chunks a thread), f32 16384 (16), small and large (1100 rows:
+      // more than 8 row groups a block at one block a multiprocessor on up to 137 multiprocessors).
+      {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({20, 20000}, {20000, 1})),
+       "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
+      {make_case(Op::kRmsNorm, DType::kF32, *make_layout({1100, 16384}, {16384, 1})),
+       "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
   };
   for (const Expect& e : expects) {
     HostArena host;
