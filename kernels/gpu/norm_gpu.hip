@@ -366,7 +366,7 @@ std::int64_t env_knob(const char* name) {
 // 4097-8192), which the planner gives no row cache (kMaxCachedChunks), run the staged kernel with a cache of
 // kWideCachedChunks chunks (Prog::WithCached<8>) where that fits the registers without spilling (ptxas, sm_90:
 // 112-128): plain rows whose row maps are 1-2 dims (the simple-rows programs; the general ones spilled 16-124
-// bytes, fused rows need more). Their bytes are the plan's uncached program's, which re-reads in pass 2 exactly
+// bytes; fused rows, at 102-128 with 4 chunks, were not tried). Their bytes are the plan's uncached program's, which re-reads in pass 2 exactly
 // what pass 1 read (plain rows: x, unchanged in between: the planner allows out to alias x only as the same view;
 // and pass 2 reads x through pass 1's column stride, which wide_plain_rows checks, as a bug model may not) and
 // applies the same arithmetic to it; the launch marks its copy of the arguments cache_rows so that the kernel loads
