@@ -149,7 +149,12 @@ CpuRunResult run_cpu(const Plan& p, const std::array<std::int64_t, kNumOperands>
   CheckedMem m(storage_elems, options);
   if (p.grid_blocks > 0) {
     const bool simple = !options.general_program && simple_rows(p.args);
-    visit_program(p.dtype, p.vector, p.op == Op::kFusedAddRmsNorm, simple, [&]<class Prog>() { emulate_grid<Prog>(p, m); });
+    visit_program(p.dtype, p.vector, p.op == Op::kFusedAddRmsNorm, simple, [&]<class Prog>() {
+      if constexpr (Prog::kIsVector && Prog::kSimple && Prog::kRowOperands == 1) {
+        if (options.wide_cache) return emulate_grid<typename Prog::template WithCached<8>>(p, m);
+      }
+      emulate_grid<Prog>(p, m);
+    });
   }
   return m.result();
 }

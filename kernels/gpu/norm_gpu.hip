@@ -369,8 +369,9 @@ std::int64_t env_knob(const char* name) {
 // bytes; fused rows, at 102-128 with 4 chunks, were not tried). Their bytes are the plan's uncached program's, which re-reads in pass 2 exactly
 // what pass 1 read (plain rows: x, unchanged in between: the planner allows out to alias x only as the same view;
 // and pass 2 reads x through pass 1's column stride, which wide_plain_rows checks, as a bug model may not) and
-// applies the same arithmetic to it; the launch marks its copy of the arguments cache_rows so that the kernel loads
-// the weight once (launch_norm). Measured in docs/performance.md (v17). A tuning knob: SG_GPU_WIDE_ROWS=0 leaves
+// applies the same arithmetic to it (the CPU backend runs the 8-chunk program too, in the test
+// CpuBackend.WideRowCacheWritesTheUncachedProgramsBytes); the launch marks its copy of the arguments cache_rows so
+// that the kernel loads the weight once (launch_norm). Measured in docs/performance.md (v17). A tuning knob: SG_GPU_WIDE_ROWS=0 leaves
 // such rows on the unstaged kernel (read once per process).
 //
 // Plain rows of kWideCachedChunks + 1 to kResidentChunks chunks a thread (16-bit rows of 16385-32768 elements, f32

@@ -215,6 +215,34 @@ TEST(CpuBackend, SimpleRowsProgramWritesTheGeneralProgramsBytes) {
   }
 }
 
+// What the GPU's wide-row kernel relies on (kernels/gpu/norm_gpu.hip, wide_staged): plain rows of 5-8 chunks a
+// thread, which the plan leaves uncached (pass 2 re-reads x), write the same bytes when every chunk and the weight
+// are kept in an 8-chunk register cache instead (cache_rows set, as that launch sets it). Contiguous, padded and
+// partial-last-chunk rows, every dtype. (Shown to fail with a 4-chunk cache in the option's place: chunks 5-8 of a
+// row are then never written.)
+TEST(CpuBackend, WideRowCacheWritesTheUncachedProgramsBytes) {
+  for (DType dt : {DType::kBF16, DType::kF16, DType::kF32}) {
+    const std::int64_t chunk = 16 / dtype_size(dt);
+    const std::vector<std::pair<Layout, std::int64_t>> shapes = {
+        {*make_layout({3, 1536 * chunk}, {1536 * chunk, 1}), 3 * 1536 * chunk},  // 6 chunks a thread
+        {*make_layout({3, 2048 * chunk}, {2056 * chunk, 1}), 3 * 2056 * chunk},  // 8, padded rows
+        {*make_layout({3, 1125 * chunk}, {1125 * chunk, 1}), 3 * 1125 * chunk},  // 5, the last past most lanes
+    };
+    for (const auto& [x, storage] : shapes) {
+      const std::string what = to_string(x, dt);
+      const PlanRuns r = run_planned_and_varied(dt, Op::kRmsNorm, false, x, storage, [](Plan& p, CpuRunOptions& o) {
+        p.args.cache_rows = true;
+        o.wide_cache = true;
+      });
+      EXPECT_FALSE(r.plan.args.cache_rows) << what;
+      EXPECT_TRUE(r.plan.vector && simple_rows(r.plan.args)) << what;
+      EXPECT_GE(r.plan.args.chunks_per_thread, 5) << what;
+      EXPECT_LE(r.plan.args.chunks_per_thread, 8) << what;
+      expect_same_bytes(r, what);
+    }
+  }
+}
+
 // What the GPU launch relies on when it runs a plan's rows in blocks of another size (kernels/gpu/norm_gpu.hip,
 // launch_for: one-row blocks for small launches): a row's bytes depend on its lanes, not on how many rows share a
 // block. Every block size that is a multiple of the lanes and of a warp (32) up to 256, against the planned one,
