@@ -151,7 +151,7 @@ CpuRunResult run_cpu(const Plan& p, const std::array<std::int64_t, kNumOperands>
     const bool simple = !options.general_program && simple_rows(p.args);
     visit_program(p.dtype, p.vector, p.op == Op::kFusedAddRmsNorm, simple, [&]<class Prog>() {
       if constexpr (Prog::kIsVector && Prog::kSimple && Prog::kRowOperands == 1) {
-        if (options.wide_cache) return emulate_grid<typename Prog::template WithCached<8>>(p, m);
+        if (options.wide_cache) return emulate_grid<typename Prog::template WithCached<kWideCachedChunks>>(p, m);
       }
       emulate_grid<Prog>(p, m);
     });

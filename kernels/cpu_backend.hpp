@@ -43,10 +43,10 @@ struct CpuRunOptions {
   // true: the general RowProgram even where the simple-rows one applies (visit_program): for the test that the
   // two write the same bytes.
   bool general_program = false;
-  // true: plain vector rows of the simple-rows kind run the program with an 8-chunk register cache
-  // (RowProgram::WithCached<8>), as the GPU's wide-row kernel does where the plan has no cache (kernels/gpu/
-  // norm_gpu.hip, wide_staged); the caller sets the plan's cache_rows as that launch does. For the test that it
-  // writes the plan's bytes. @pre the plan's chunks_per_thread <= 8.
+  // true: plain vector rows of the simple-rows kind run the program with a kWideCachedChunks register cache, as the
+  // GPU's wide-row kernel does where the plan has no cache (kernels/gpu/norm_gpu.hip, wide_chunks); the caller sets
+  // the plan's cache_rows as that launch does. For the test that it writes the plan's bytes.
+  // @pre the plan's chunks_per_thread <= kWideCachedChunks.
   bool wide_cache = false;
 };
 

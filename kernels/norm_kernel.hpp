@@ -29,6 +29,9 @@ inline constexpr int kMaxThreads = 1024;    // CUDA's and HIP's block limit
 // each when a row has fewer lanes), so the kernel's register budget is set per 256 threads (norm_gpu.hip).
 inline constexpr int kMaxLanes = 256;
 inline constexpr int kMaxCachedChunks = 4;  // chunks a thread keeps in registers between the passes
+// The larger register cache the GPU's wide-row kernel keeps for plain rows the plan leaves uncached (kernels/gpu/
+// norm_gpu.hip, wide_chunks); the CPU backend runs it too (CpuRunOptions::wide_cache), for the test of its bytes.
+inline constexpr int kWideCachedChunks = 8;
 
 // Loops with a compile-time trip count that index register arrays must be unrolled on the GPU, or the arrays move
 // to the thread's stack. Host compilers decide for themselves (GCC would warn on an unknown pragma).

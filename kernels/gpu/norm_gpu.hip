@@ -290,30 +290,29 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
             Prog::pass2_chunk(a, m, out_off, col0, Prog::kChunk, inv, v);
           }
         }
-        refill = stage;
-        stage = stage + 1 == n ? 0 : stage + 1;
-        continue;
+      } else {
+        if (live) {
+          // Chunk by chunk from shared memory, just before pass 1 uses it (the slots visit_row_loads filled: x,
+          // and for fused rows residual and, with post, post_residual_addition).
+          typename Prog::RowLoads L;
+          auto fetch = [&](int k) {
+            SG_UNROLL
+            for (int o = 0; o < Prog::kRowOperands; ++o) {
+              if (o == 2 && !a.has_post) break;
+              const uint4 v = *slot(stage, o, k);
+              std::memcpy(L.at(o, k), &v, sizeof v);
+            }
+          };
+          Prog::template compute_row_fetched<true>(a, m, row, lane, L, fetch, st);
+        }
+        // kBulk: this thread's reads of the stage come before the next bulk copy into it, which a row's first
+        // thread starts after reduce_row's barrier (bulk launches have rows of more than one warp, so there is one).
+        if constexpr (kBulk) sg_fence_proxy_async();
+        // Dead rows (past a.rows in the last group) still shuffle: every lane of a warp takes part in every
+        // exchange.
+        const float total = reduce_row(st.partial, t, lanes, group_sums[parity]);
+        if (live) Prog::pass2_cached(a, m, row, lane, total, st);
       }
-      if (live) {
-        // Chunk by chunk from shared memory, just before pass 1 uses it (the slots visit_row_loads filled: x, and
-        // for fused rows residual and, with post, post_residual_addition).
-        typename Prog::RowLoads L;
-        auto fetch = [&](int k) {
-          SG_UNROLL
-          for (int o = 0; o < Prog::kRowOperands; ++o) {
-            if (o == 2 && !a.has_post) break;
-            const uint4 v = *slot(stage, o, k);
-            std::memcpy(L.at(o, k), &v, sizeof v);
-          }
-        };
-        Prog::template compute_row_fetched<true>(a, m, row, lane, L, fetch, st);
-      }
-      // kBulk: this thread's reads of the stage come before the next bulk copy into it, which a row's first thread
-      // starts after reduce_row's barrier (bulk launches have rows of more than one warp, so there is one).
-      if constexpr (kBulk) sg_fence_proxy_async();
-      // Dead rows (past a.rows in the last group) still shuffle: every lane of a warp takes part in every exchange.
-      const float total = reduce_row(st.partial, t, lanes, group_sums[parity]);
-      if (live) Prog::pass2_cached(a, m, row, lane, total, st);
       refill = stage;
       stage = stage + 1 == n ? 0 : stage + 1;
     }
@@ -366,30 +365,29 @@ std::int64_t env_knob(const char* name) {
 // 4097-8192), which the planner gives no row cache (kMaxCachedChunks), run the staged kernel with a cache of
 // kWideCachedChunks chunks (Prog::WithCached<8>) where that fits the registers without spilling (ptxas, sm_90:
 // 112-128): plain rows whose row maps are 1-2 dims (the simple-rows programs; the general ones spilled 16-124
-// bytes; fused rows, at 102-128 with 4 chunks, were not tried). Their bytes are the plan's uncached program's, which re-reads in pass 2 exactly
-// what pass 1 read (plain rows: x, unchanged in between: the planner allows out to alias x only as the same view;
-// and pass 2 reads x through pass 1's column stride, which wide_plain_rows checks, as a bug model may not) and
-// applies the same arithmetic to it (the CPU backend runs the 8-chunk program too, in the test
-// CpuBackend.WideRowCacheWritesTheUncachedProgramsBytes); the launch marks its copy of the arguments cache_rows so
-// that the kernel loads the weight once (launch_norm). Measured in docs/performance.md (v17). A tuning knob: SG_GPU_WIDE_ROWS=0 leaves
-// such rows on the unstaged kernel (read once per process).
+// bytes; fused rows, at 102-128 with 4 chunks, were not tried). Their bytes are the plan's uncached program's,
+// which re-reads in pass 2 exactly what pass 1 read (plain rows: x, unchanged in between: the planner allows out to
+// alias x only as the same view; and pass 2 reads x through pass 1's column stride, which wide_chunks checks, as a
+// bug model may not) and applies the same arithmetic to it (the CPU backend runs the 8-chunk program too, in the
+// test CpuBackend.WideRowCacheWritesTheUncachedProgramsBytes); the launch marks its copy of the arguments
+// cache_rows so that the kernel loads the weight once (launch_norm). Measured in docs/performance.md (v17).
 //
 // Plain rows of kWideCachedChunks + 1 to kResidentChunks chunks a thread (16-bit rows of 16385-32768 elements, f32
 // of 8193-16384) run the kResident staged kernel: the row stays in its stage for pass 2 (64 KiB a stage, so one
 // block a multiprocessor). Measured in docs/performance.md (v17).
-constexpr int kWideCachedChunks = 8;
+//
+// wide_chunks(p): the cache such a plan gets on the GPU, kWideCachedChunks or kResidentChunks; 0 for every other
+// plan. A tuning knob: SG_GPU_WIDE_ROWS=0 leaves such rows on the unstaged kernel (read once per process).
 constexpr int kResidentChunks = 16;
-bool wide_plain_rows(const Plan& p, int most_chunks) {
+int wide_chunks(const Plan& p) {
   static const bool wide_off = env_knob("SG_GPU_WIDE_ROWS") == 0;
-  return !wide_off && p.vector && !p.args.cache_rows && p.op == Op::kRmsNorm &&
-         p.args.x_pass2_col_stride == p.args.x.col_stride && p.args.chunks_per_thread <= most_chunks &&
-         simple_rows(p.args);
+  if (wide_off || !p.vector || p.args.cache_rows || p.op != Op::kRmsNorm ||
+      p.args.x_pass2_col_stride != p.args.x.col_stride || p.args.chunks_per_thread > kResidentChunks ||
+      !simple_rows(p.args)) {
+    return 0;
+  }
+  return p.args.chunks_per_thread <= kWideCachedChunks ? kWideCachedChunks : kResidentChunks;
 }
-bool wide_staged(const Plan& p) { return wide_plain_rows(p, kWideCachedChunks); }
-bool resident_staged(const Plan& p) { return !wide_staged(p) && wide_plain_rows(p, kResidentChunks); }
-
-// The staged kernel serves plan p.
-bool staged(const Plan& p) { return p.vector && (p.args.cache_rows || wide_plain_rows(p, kResidentChunks)); }
 
 // `bytes`, or SG_GPU_STAGE_KB when set above 0 (read once per process).
 std::int64_t stage_budget_bytes(std::int64_t bytes) {
@@ -424,10 +422,9 @@ struct Staging {
   std::size_t bytes = 0;  // dynamic shared memory per block
 };
 
-// Stages for plan p within a budget of `budget` bytes (before SG_GPU_STAGE_KB).
-Staging staging(const Plan& p, std::int64_t budget) {
-  const int cached_max =
-      resident_staged(p) ? kResidentChunks : (wide_staged(p) ? kWideCachedChunks : kMaxCachedChunks);
+// Stages for plan p within a budget of `budget` bytes (before SG_GPU_STAGE_KB), for a program caching cached_max
+// chunks a thread.
+Staging staging(const Plan& p, std::int64_t budget, int cached_max) {
   const StageShape shape = stage_shape(p.args, p.op == Op::kFusedAddRmsNorm, cached_max);
   const std::int64_t per_stage = static_cast<std::int64_t>(shape.operands) * shape.chunks * p.args.threads_per_block * 16;
   std::int64_t n = stage_budget_bytes(budget) / (per_stage > 0 ? per_stage : 1);
@@ -528,9 +525,11 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
   const bool fused = p.op == Op::kFusedAddRmsNorm;
   return visit_program(p.dtype, p.vector, fused, simple_rows(p.args), [&]<class Prog>() -> Kernels {
     if constexpr (Prog::kIsVector) {
-      if (staged(p) && !staging_off) {
+      // Staged: vector plans (this branch) with the row cache on, and wide plain rows (wide_chunks).
+      const int wide = wide_chunks(p);
+      if ((p.args.cache_rows || wide > 0) && !staging_off) {
         const StagedSetting set = staged_setting(p, one_row_blocks);
-        const Staging sg = staging(p, set.budget_bytes);
+        const Staging sg = staging(p, set.budget_bytes, wide > 0 ? wide : kMaxCachedChunks);
         if (p.args.chunks_per_thread == 1) {
           using One = typename Prog::template WithCached<1>;
           return {norm_kernel_staged<One, false, false>, sg.bytes, sg.stages, set.max_per_sm,
@@ -547,9 +546,9 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
         };
         if constexpr (Prog::kRowOperands == 1 && Prog::kSimple) {
           using Wide = typename Prog::template WithCached<kWideCachedChunks>;
-          if (wide_staged(p)) return kernels.template operator()<Wide>();
+          if (wide == kWideCachedChunks) return kernels.template operator()<Wide>();
           using Resident = typename Prog::template WithCached<kResidentChunks>;
-          if (resident_staged(p)) {
+          if (wide == kResidentChunks) {
             return {norm_kernel_staged<Resident, false, false, true>, sg.bytes, sg.stages, 1,
                     norm_kernel_staged<Resident, true, false, true>};
           }
@@ -667,7 +666,7 @@ int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran) {
   a.threads_per_block = l.threads;
   // The 8-chunk staged kernel caches every chunk and loads the weight once (the unstaged kernel, e.g. under
   // SG_GPU_STAGED=0, must keep the plan's cache_rows: its program caches 4 chunks).
-  if (l.stages > 0 && wide_staged(p)) a.cache_rows = true;
+  if (l.stages > 0 && wide_chunks(p) == kWideCachedChunks) a.cache_rows = true;
   const std::int64_t groups = a.row_groups();
   const dim3 grid(static_cast<unsigned>(l.blocks)), block(static_cast<unsigned>(l.threads));
   hipLaunchKernelGGL(l.kernel, grid, block, l.smem, static_cast<hipStream_t>(stream), a, groups, l.stages,

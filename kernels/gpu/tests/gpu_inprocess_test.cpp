@@ -52,7 +52,8 @@ TEST_F(GpuPoison, GpuAndCpuWriteIdenticalBytes) {
 // every staged launch; large launches of rows wider than a warp get bulk copies where the rows are plain or fused
 // with post_residual_addition; large fused launches without post and narrow rows get neither; plain rows of 5-8
 // chunks a thread (which the plan leaves uncached) run the staged kernels with an 8-chunk cache, plain rows of 9-16
-// chunks the staged kernel that keeps the row in its stage, fused ones the unstaged kernel. In-process: the launch settings ask the device how many blocks fit.
+// chunks the staged kernel that keeps the row in its stage, fused ones the unstaged kernel. In-process: the launch
+// settings ask the device how many blocks fit.
 TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
   struct Expect {
     Case c;
