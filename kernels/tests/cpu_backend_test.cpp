@@ -215,7 +215,7 @@ TEST(CpuBackend, SimpleRowsProgramWritesTheGeneralProgramsBytes) {
   }
 }
 
-// What the GPU's wide-row kernel relies on (kernels/gpu/norm_gpu.hip, wide_staged): plain rows of 5-8 chunks a
+// What the GPU's wide-row kernel relies on (kernels/gpu/norm_gpu.hip, wide_chunks): plain rows of 5-8 chunks a
 // thread, which the plan leaves uncached (pass 2 re-reads x), write the same bytes when every chunk and the weight
 // are kept in an 8-chunk register cache instead (cache_rows set, as that launch sets it). Contiguous, padded and
 // partial-last-chunk rows, every dtype. (Shown to fail with a 4-chunk cache in the option's place: chunks 5-8 of a
