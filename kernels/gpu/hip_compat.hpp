@@ -36,6 +36,18 @@ __device__ inline void sg_bulk_copy(void*, const void*, unsigned, std::uint64_t*
 __device__ inline void sg_bar_wait(std::uint64_t*, unsigned) { __builtin_trap(); }
 __device__ inline void sg_fence_proxy_async() {}
 
+// Programmatic dependent launch (see the CUDA side): none here. A launch asked to overlap the previous kernel is an
+// ordinary launch, so the waits have nothing to wait for; stream order alone orders the kernels.
+#define SG_HAVE_DEPENDENT_LAUNCH 0
+__device__ inline void sg_grid_dependency_wait() {}
+__device__ inline void sg_launch_dependents() {}
+template <class... Params, class... Args>
+inline hipError_t sg_launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, hipStream_t stream,
+                            bool /*overlap_previous: no such launch here*/, Args... args) {
+  hipLaunchKernelGGL(kernel, grid, block, smem, stream, args...);
+  return hipGetLastError();
+}
+
 // The most shared memory one block may use (HIP 5.2 has no opt-in limit above the per-block one).
 inline std::size_t sg_max_block_shared(const hipDeviceProp_t& prop) { return prop.sharedMemPerBlock; }
 
@@ -123,6 +135,25 @@ __device__ inline void sg_bar_wait(std::uint64_t* bar, unsigned parity) {
 }
 __device__ inline void sg_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
+// Programmatic dependent launch (sm_90+). A kernel launched with overlap_previous (sg_launch below) may start while
+// the kernel before it on the stream is still running; sg_grid_dependency_wait() (griddepcontrol.wait) then holds
+// the thread until every such prerequisite grid has completed and its memory is visible, so a kernel that calls it
+// before its first global memory access sees exactly what stream order would show it. Without the launch attribute
+// it returns at once. sg_launch_dependents() (griddepcontrol.launch_dependents) lets the next kernel, if it was
+// launched so, be scheduled once every block of this one has called it or exited; it is a scheduling hint only
+// and orders no memory (the next kernel's own wait does). Both are nothing below sm_90.
+#define SG_HAVE_DEPENDENT_LAUNCH 1
+__device__ inline void sg_grid_dependency_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ inline void sg_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
 // --- runtime API: same shapes, CUDA names ---------------------------------------------------------------------
 using hipError_t = cudaError_t;
 using hipStream_t = cudaStream_t;
@@ -164,6 +195,8 @@ using hipGraph_t = cudaGraph_t;
 using hipGraphExec_t = cudaGraphExec_t;
 inline constexpr cudaStreamCaptureMode hipStreamCaptureModeThreadLocal = cudaStreamCaptureModeThreadLocal;
 #define hipStreamCreate cudaStreamCreate
+#define hipStreamCreateWithFlags cudaStreamCreateWithFlags
+#define hipStreamNonBlocking cudaStreamNonBlocking
 #define hipStreamDestroy cudaStreamDestroy
 #define hipStreamBeginCapture cudaStreamBeginCapture
 #define hipStreamEndCapture cudaStreamEndCapture
@@ -180,6 +213,25 @@ inline hipError_t hipGraphInstantiate(hipGraphExec_t* exec, hipGraph_t graph, vo
 // hipLaunchKernelGGL(kernel, grid, block, shared_bytes, stream, args...): the HIP launch spelling.
 #define hipLaunchKernelGGL(kernel, grid, block, shared_bytes, stream, ...) \
   kernel<<<(grid), (block), (shared_bytes), (stream)>>>(__VA_ARGS__)
+
+// sg_launch: a launch that reports its error; overlap_previous launches it with programmatic stream serialization
+// (the kernel may start before the previous kernel on `stream` completes: it must call sg_grid_dependency_wait()
+// before touching global memory). Captured into a graph, the attribute becomes a programmatic edge.
+template <class... Params, class... Args>
+inline hipError_t sg_launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem, hipStream_t stream,
+                            bool overlap_previous, Args... args) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  cudaLaunchAttribute attr[1] = {};
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attr;
+  config.numAttrs = overlap_previous ? 1 : 0;
+  return cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);
+}
 
 // --- virtual memory management: HIP's runtime-level names over the CUDA driver API ------------------------------
 // The driver functions are looked up through the runtime (cudaGetDriverEntryPointByVersion) instead of linking

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <utility>
 
 #include "kernels/gpu/norm_gpu.hpp"
@@ -118,6 +119,8 @@ __global__ void __launch_bounds__(kMaxLanes, 3)
   const int rows_per_block = a.threads_per_block / lanes;
   const int lane = t % lanes;
   GpuMem m;
+  sg_grid_dependency_wait();  // before the first global access (launch_norm's overlap_previous)
+  sg_launch_dependents();
   if (blocks_ran != nullptr && t == 0) atomicAdd(blocks_ran, 1u);
   int parity = 0;  // the group_sums buffer of this row group
   for (std::int64_t group = blockIdx.x; group < groups; group += gridDim.x, parity ^= 1) {
@@ -177,6 +180,8 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
   const int lane = t % lanes;
   const StageShape shape = stage_shape(a, Prog::kRowOperands > 1, Prog::kCachedChunks);
   GpuMem m;
+  sg_grid_dependency_wait();  // before the first global access (launch_norm's overlap_previous)
+  sg_launch_dependents();
   if (blocks_ran != nullptr && t == 0) atomicAdd(blocks_ran, 1u);
   auto slot = [&](int stage, int o, int k) -> uint4* {
     return &stage_slots[((stage * shape.operands + o) * shape.chunks + k) * threads + t];
@@ -445,10 +450,10 @@ using KernelFn = void (*)(KernelArgs, std::int64_t, int, unsigned*);
 // 0 when the runtime cannot say (the launch then reports the error).
 std::int64_t resident_blocks(KernelFn kernel, int threads, std::size_t smem) {
   static std::mutex mu;
-  static std::map<std::pair<KernelFn, std::size_t>, std::int64_t> known;
+  static std::map<std::tuple<KernelFn, int, std::size_t>, std::int64_t> known;
   static std::map<KernelFn, bool> raised;
   const std::lock_guard<std::mutex> lock(mu);
-  const auto key = std::make_pair(kernel, smem);
+  const auto key = std::make_tuple(kernel, threads, smem);
   if (auto it = known.find(key); it != known.end()) return it->second;
   if (!raised[kernel]) {
     raised[kernel] = hipFuncSetAttribute(reinterpret_cast<const void*>(kernel), hipFuncAttributeMaxDynamicSharedMemorySize,
@@ -592,7 +597,9 @@ std::int64_t blocks_for(const Plan& p, const Kernels& k) {
 }
 
 // What launch_norm launches for a plan: the kernel, its dynamic shared memory, stages (0: unstaged), threads a
-// block (the plan's, or its lanes for one-row blocks), blocks, and whether the copies ask for the L2 prefetch.
+// block (the plan's, or its lanes for one-row blocks), blocks, whether the copies ask for the L2 prefetch or are
+// bulk copies, and the staged blocks a multiprocessor the grid was sized for (0: as many as are resident, or
+// unstaged).
 struct Launch {
   KernelFn kernel = nullptr;
   std::size_t smem = 0;
@@ -601,6 +608,7 @@ struct Launch {
   std::int64_t blocks = 0;
   bool l2_prefetch = false;
   bool bulk = false;
+  std::int64_t per_sm = 0;
 };
 
 // Large staged launches (more than kFewGroupsPerBlock row groups a block) of rows wider than a warp use the bulk-copy
@@ -619,7 +627,7 @@ Launch launch_for(const Plan& p) {
   static const std::int64_t bulk_knob = env_knob("SG_GPU_BULK");
   Kernels k = choose_kernel(p, false);
   std::int64_t blocks = blocks_for(p, k);
-  Launch l{k.kernel, k.smem, k.stages, p.args.threads_per_block, blocks, false, false};
+  Launch l{k.kernel, k.smem, k.stages, p.args.threads_per_block, blocks, false, false, blocks_per_sm_cap(k)};
   if (k.stages == 0 || blocks == 0) return l;
   const bool small = p.args.row_groups() <= kFewGroupsPerBlock * blocks;
   const int lanes = p.args.lanes;
@@ -629,7 +637,7 @@ Launch launch_for(const Plan& p) {
     one.grid_blocks = one.args.row_groups();
     k = choose_kernel(one, true);
     blocks = blocks_for(one, k);
-    l = {k.kernel, k.smem, k.stages, lanes, blocks, false, false};
+    l = {k.kernel, k.smem, k.stages, lanes, blocks, false, false, blocks_per_sm_cap(k)};
   }
   // Either variant only where as many of its blocks are resident at once (its registers may differ).
   const auto fits = [&](KernelFn alt) { return alt != nullptr && resident_blocks(alt, l.threads, k.smem) >= blocks; };
@@ -648,6 +656,41 @@ Launch launch_for(const Plan& p) {
   return l;
 }
 
+// Dynamic shared memory for launch l when it overlaps the previous kernel (LaunchOptions::overlap_previous). A
+// staged grid is sized to l.per_sm blocks a multiprocessor, which can be fewer than fit (the bf16 and f32 kernels
+// of 76-80 registers fit three). Launched in stream order, every multiprocessor starts empty and the scheduler gives
+// each its share; an overlapping launch's blocks are placed as the previous kernel's blocks leave, so the first
+// multiprocessors to free up take as many as fit, others fewer, and the persistent grid (equal work a block) waits
+// for its most crowded multiprocessor: measured 1.05-1.12x slower (stop 16 run 1, docs/performance.md: contiguous
+// 16384x4096 bf16 70.6 -> 78.0 us; f16, at 2 blocks by registers, 0.99x). Asking for shared memory the stages do not
+// use, so that only l.per_sm blocks fit, gives back stream order's placement: the smallest such size, in KiB steps.
+// l.smem when l.per_sm blocks is already all that fits, or no size achieves it, or the runtime cannot say.
+std::size_t overlap_smem(const Launch& l) {
+  if (SG_HAVE_DEPENDENT_LAUNCH == 0 || l.stages == 0 || l.per_sm <= 0) return l.smem;
+  static std::mutex mu;
+  static std::map<std::tuple<KernelFn, int, std::size_t, std::int64_t>, std::size_t> known;
+  const auto key = std::make_tuple(l.kernel, l.threads, l.smem, l.per_sm);
+  {
+    const std::lock_guard<std::mutex> lock(mu);
+    if (auto it = known.find(key); it != known.end()) return it->second;
+  }
+  const std::int64_t most = l.per_sm * device_info().multiprocessors;
+  const auto fits = [&](std::size_t smem) { return resident_blocks(l.kernel, l.threads, smem) <= most; };
+  std::size_t found = l.smem;
+  const auto top = static_cast<std::size_t>(device_info().max_dynamic_shared);
+  if (!fits(l.smem) && top > l.smem && fits(top)) {
+    std::size_t lo = l.smem, hi = top;  // !fits(lo), fits(hi)
+    while (hi - lo > 1024) {
+      const std::size_t mid = lo + (hi - lo) / 2;
+      (fits(mid) ? hi : lo) = mid;
+    }
+    found = hi;
+  }
+  const std::lock_guard<std::mutex> lock(mu);
+  known[key] = found;
+  return found;
+}
+
 }  // namespace
 
 std::int64_t launch_blocks(const Plan& p) { return launch_for(p).blocks; }
@@ -659,7 +702,7 @@ std::string describe_launch(const Plan& p) {
          " bulk_copy=" + (l.bulk ? "1" : "0");
 }
 
-int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran) {
+int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran, const LaunchOptions& options) {
   const Launch l = launch_for(p);
   if (l.blocks == 0) return hipSuccess;
   KernelArgs a = p.args;
@@ -669,9 +712,9 @@ int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran) {
   if (l.stages > 0 && wide_chunks(p) == kWideCachedChunks) a.cache_rows = true;
   const std::int64_t groups = a.row_groups();
   const dim3 grid(static_cast<unsigned>(l.blocks)), block(static_cast<unsigned>(l.threads));
-  hipLaunchKernelGGL(l.kernel, grid, block, l.smem, static_cast<hipStream_t>(stream), a, groups, l.stages,
-                     blocks_ran);
-  return static_cast<int>(hipGetLastError());
+  const std::size_t smem = options.overlap_previous ? overlap_smem(l) : l.smem;
+  return static_cast<int>(sg_launch(l.kernel, grid, block, smem, static_cast<hipStream_t>(stream),
+                                    options.overlap_previous, a, groups, l.stages, blocks_ran));
 }
 
 std::string error_text(int hip_error) {

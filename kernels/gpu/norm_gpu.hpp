@@ -20,12 +20,25 @@ std::int64_t launch_blocks(const Plan& p);
 // each row's stages are filled by bulk copies, one a row and chunk, instead of a copy a thread and chunk).
 std::string describe_launch(const Plan& p);
 
+// How launch_norm enqueues a kernel (not what it computes: the bytes are the same either way).
+struct LaunchOptions {
+  // Programmatic dependent launch (CUDA, sm_90+; FlashInfer's and TensorRT-LLM's `enable_pdl`): the kernel may be
+  // scheduled while the kernel before it on the stream is still running, so its launch and block start-up hide
+  // behind that kernel's last blocks. Every norm kernel waits (griddepcontrol.wait) for the previous kernel to
+  // complete and its memory to be visible before its first global memory access, so what it reads and writes is
+  // what stream order gives; the kernel after it may start early only if it too was launched so (the caller's
+  // choice, and that kernel's duty to wait). No effect on HIP, which has no such launch, and below sm_90.
+  bool overlap_previous = false;
+};
+
 // Launches p's kernel on `stream` (a hipStream_t / cudaStream_t; nullptr is the default stream). When blocks_ran
 // is a device pointer, every block adds 1 to it, so the caller can prove the kernel ran (a launch that silently
 // does nothing, e.g. a runtime that failed to initialise, must fail a run). Returns hipSuccess (0) or the launch's
 // hipError_t, as an int; the launch is asynchronous, errors inside the kernel show at the next synchronisation.
 // @pre p came from plan() for operands that live in device memory.
-int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran);
+// @post with options.overlap_previous, the bytes written are those of the same launch without it, also when p's
+// inputs are the previous kernel's outputs (test GpuPdlChains.ChainsWriteTheSameBytesWithAndWithoutOverlap).
+int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran, const LaunchOptions& options = {});
 
 // The runtime's name and text for an error code from launch_norm or any call in kernels/gpu/.
 std::string error_text(int hip_error);
