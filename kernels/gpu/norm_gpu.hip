@@ -505,16 +505,24 @@ constexpr std::int64_t kOneRowBlocksPerSm = 4;
 // they go without.
 constexpr std::int64_t kFewGroupsPerBlock = 8;
 
+// bf16 rows of 5-8 chunks a thread (wide_chunks 8: 8193-16384 elements) run one block a multiprocessor. Measured on
+// the H200 (docs/performance.md, stop 16 run 1, two passes each; stop 15 run 8 agreed): contiguous 4096x16384 bf16
+// 76.8 -> 72.9 us (82.6% -> 86.9% of the copy ceiling), with 64 KiB stages 73.0; f16 rows are slower so (78.4 ->
+// 80.8 us) and keep two. f32 rows of 8 chunks were not measured at one block (f32 4096x16384 is 16 chunks: the
+// stage-resident kernel, one block already).
+constexpr std::int64_t kWideBf16BlocksPerSm = 1;
+
 // The staged kernel's measured launch settings for plan p (the constants above say where each was measured): the
 // stage budget before SG_GPU_STAGE_KB, and the most blocks a multiprocessor before SG_GPU_BLOCKS_PER_SM (0: as
-// many as are resident). one_row_blocks: p has been reshaped to blocks of one row (launch_for).
+// many as are resident). one_row_blocks: p has been reshaped to blocks of one row (launch_for); wide: wide_chunks(p).
 struct StagedSetting {
   std::int64_t budget_bytes = kStageBudgetBytes;
   std::int64_t max_per_sm = kStagedBlocksPerSm;
 };
-StagedSetting staged_setting(const Plan& p, bool one_row_blocks) {
+StagedSetting staged_setting(const Plan& p, bool one_row_blocks, int wide) {
   const bool k16 = dtype_size(p.dtype) == 2;
   if (one_row_blocks) return {kOneRowBlockBudgetBytes, kOneRowBlocksPerSm};
+  if (wide == kWideCachedChunks && p.dtype == DType::kBF16) return {kStageBudgetBytes, kWideBf16BlocksPerSm};
   if (p.args.chunks_per_thread == 1) return {kStageBudgetBytes, 0};  // one-chunk programs: not capped
   if (k16 && p.op == Op::kFusedAddRmsNorm) return {kStageBudgetBytes, kFused16BlocksPerSm};
   if (k16 && p.args.lanes <= kReduceGroup &&
@@ -533,7 +541,7 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
       // Staged: vector plans (this branch) with the row cache on, and wide plain rows (wide_chunks).
       const int wide = wide_chunks(p);
       if ((p.args.cache_rows || wide > 0) && !staging_off) {
-        const StagedSetting set = staged_setting(p, one_row_blocks);
+        const StagedSetting set = staged_setting(p, one_row_blocks, wide);
         const Staging sg = staging(p, set.budget_bytes, wide > 0 ? wide : kMaxCachedChunks);
         if (p.args.chunks_per_thread == 1) {
           using One = typename Prog::template WithCached<1>;
