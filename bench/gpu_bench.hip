@@ -546,9 +546,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (csv) std::fprintf(csv, "case,dtype,us,bytes,gbs,copy_gbs,of_copy,plan,cpu_match,copy_same_us,layout_copy_us,plan_ns,"
-                        "decide_ns,bare_launch_us\n");
-  std::printf("%-34s %-5s %9s %9s %8s %7s %9s %9s  %s\n", "case", "dtype", "us", "MB", "GB/s", "of copy", "of same",
-              "of layout", "plan");
+                        "decide_ns,bare_launch_us,overlap_us\n");
+  std::printf("%-34s %-5s %9s %9s %8s %7s %9s %9s %9s  %s\n", "case", "dtype", "us", "MB", "GB/s", "of copy", "of same",
+              "of layout", "overlap", "plan");
   int failures = 0;
   for (const BenchCase& bc : cases(quick)) {
     if (bc.name.find(only) == std::string::npos) continue;
@@ -572,14 +572,24 @@ int main(int argc, char** argv) {
       // (launch_blocks runs what launch_norm runs before it enqueues).
       const double plan_ns = host_ns_per_call(2000, [&] { return plan(sets[0].call).plan.grid_blocks; });
       const double decide_ns = host_ns_per_call(2000, [&] { return gpu::launch_blocks(plans[0]); });
-      auto launch = [&](int k, hipStream_t st) {
-        const int e = gpu::launch_norm(plans[static_cast<std::size_t>(k)], st, nullptr);
-        if (e != 0) {
-          std::fprintf(stderr, "ERROR: launch failed: %s\n", gpu::error_text(e).c_str());
-          std::exit(1);
-        }
+      gpu::LaunchOptions overlap;
+      overlap.overlap_previous = true;
+      auto launch_with = [&](const gpu::LaunchOptions& o) {
+        return [&plans, o](int k, hipStream_t st) {
+          const int e = gpu::launch_norm(plans[static_cast<std::size_t>(k)], st, nullptr, o);
+          if (e != 0) {
+            std::fprintf(stderr, "ERROR: launch failed: %s\n", gpu::error_text(e).c_str());
+            std::exit(1);
+          }
+        };
       };
-      const double ms = graphs ? median_graph_ms(nsets, launch) : median_ms(nsets, [&](int k) { launch(k, nullptr); });
+      auto time_calls = [&](auto launch) {
+        return graphs ? median_graph_ms(nsets, launch) : median_ms(nsets, [&](int k) { launch(k, nullptr); });
+      };
+      const double ms = time_calls(launch_with({}));
+      // The same calls, each launched to overlap the one before it (programmatic dependent launch), last: the
+      // GPU == CPU check below reads what these launches wrote.
+      const double overlap_ms = time_calls(launch_with(overlap));
       SG_CHECK(hipDeviceSynchronize());
       const bool small = *numel(bc.x) <= 2048 * 8192;
       const bool match = small ? matches_cpu(sets[0], t) : true;
@@ -596,15 +606,15 @@ int main(int argc, char** argv) {
         for (void* q : s.owned) SG_CHECK(hipFree(q));
       }
       const double same_ms = same_size_copy_ms(need, nsets, graphs);
-      std::printf("%-34s %-5s %9.1f %9.1f %8.0f %6.1f%% %8.1f%% %8.1f%%  %s%s host plan %.0f ns, decide %.0f ns\n",
+      std::printf("%-34s %-5s %9.1f %9.1f %8.0f %6.1f%% %8.1f%% %8.1f%% %9.1f  %s%s host plan %.0f ns, decide %.0f ns\n",
                   bc.name.c_str(), std::string(to_string(t)).c_str(), ms * 1e3, need / 1e6, gbs, 100 * gbs / copy_gbs,
-                  100 * same_ms / ms, 100 * layout_ms / ms, p.c_str(), small ? (match ? " [GPU==CPU]" : " [GPU!=CPU]") : "",
-                  plan_ns, decide_ns);
+                  100 * same_ms / ms, 100 * layout_ms / ms, overlap_ms * 1e3, p.c_str(),
+                  small ? (match ? " [GPU==CPU]" : " [GPU!=CPU]") : "", plan_ns, decide_ns);
       if (csv) {
-        std::fprintf(csv, "%s,%s,%.3f,%.0f,%.1f,%.1f,%.4f,%s,%s,%.3f,%.3f,%.1f,%.1f,%.3f\n", bc.name.c_str(),
+        std::fprintf(csv, "%s,%s,%.3f,%.0f,%.1f,%.1f,%.4f,%s,%s,%.3f,%.3f,%.1f,%.1f,%.3f,%.3f\n", bc.name.c_str(),
                      std::string(to_string(t)).c_str(), ms * 1e3, need, gbs, copy_gbs, gbs / copy_gbs, p.c_str(),
                      small ? (match ? "yes" : "NO") : "not checked", same_ms * 1e3, layout_ms * 1e3, plan_ns, decide_ns,
-                     launch_us);
+                     launch_us, overlap_ms * 1e3);
       }
     }
   }
