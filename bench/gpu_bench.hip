@@ -606,7 +606,8 @@ int main(int argc, char** argv) {
         for (void* q : s.owned) SG_CHECK(hipFree(q));
       }
       const double same_ms = same_size_copy_ms(need, nsets, graphs);
-      std::printf("%-34s %-5s %9.1f %9.1f %8.0f %6.1f%% %8.1f%% %8.1f%% %9.1f  %s%s host plan %.0f ns, decide %.0f ns\n",
+      std::printf("%-34s %-5s %9.1f %9.1f %8.0f %6.1f%% %8.1f%% %8.1f%% %9.1f  %s%s host plan %.0f ns, decide %.0f "
+                  "ns\n",
                   bc.name.c_str(), std::string(to_string(t)).c_str(), ms * 1e3, need / 1e6, gbs, 100 * gbs / copy_gbs,
                   100 * same_ms / ms, 100 * layout_ms / ms, overlap_ms * 1e3, p.c_str(),
                   small ? (match ? " [GPU==CPU]" : " [GPU!=CPU]") : "", plan_ns, decide_ns);

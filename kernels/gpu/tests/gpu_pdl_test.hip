@@ -79,12 +79,13 @@ class GpuPdl : public ::testing::Test {
   }
   void fill(DType t, void* p, std::int64_t n, std::uint64_t seed, int spin) {
     const dim3 grid(132), block(256);
+    auto* half = static_cast<std::uint16_t*>(p);
     if (t == DType::kF32) {
       hipLaunchKernelGGL(slow_fill<DType::kF32>, grid, block, 0, stream_, static_cast<float*>(p), n, seed, spin);
     } else if (t == DType::kF16) {
-      hipLaunchKernelGGL(slow_fill<DType::kF16>, grid, block, 0, stream_, static_cast<std::uint16_t*>(p), n, seed, spin);
+      hipLaunchKernelGGL(slow_fill<DType::kF16>, grid, block, 0, stream_, half, n, seed, spin);
     } else {
-      hipLaunchKernelGGL(slow_fill<DType::kBF16>, grid, block, 0, stream_, static_cast<std::uint16_t*>(p), n, seed, spin);
+      hipLaunchKernelGGL(slow_fill<DType::kBF16>, grid, block, 0, stream_, half, n, seed, spin);
     }
     EXPECT_EQ(hipGetLastError(), hipSuccess);
   }
