@@ -157,11 +157,15 @@ __global__ void __launch_bounds__(kMaxLanes, 3)
 // of it come before the reduction's barrier of that row group (a proxy fence first), and the next bulk copy into it
 // is started after that barrier. The kernels without it are the code they were before (a template argument).
 //
-// kResident (plain rows too wide for any register cache: 9-16 chunks a thread): the row stays in its stage, and
-// pass 2 reads it from there again instead of from x in memory, with the weight read chunk by chunk as the plan's
-// uncached program does; the same arithmetic in the same order, so the same bytes. A stage is refilled only by the
-// thread whose slots they are, at the top of the next row group (after its pass 2), so no barrier is needed; never
-// with bulk copies (another row's first thread would refill the stage while this thread's pass 2 reads it).
+// kResident (rows too wide for any register cache: plain rows of 9-16 chunks a thread, fused rows of 5-8): the row
+// stays in its stage, and pass 2 reads it from there again instead of from memory, with the weight read chunk by
+// chunk as the plan's uncached program does; the same arithmetic in the same order, so the same bytes. Plain rows:
+// pass 2 reads x's slots, which hold what it would re-read from x. Fused rows: pass 1 stores each chunk's sum s to
+// residual_out, whose chunk the uncached program's pass 2 reads back, and also writes s over x's slot, which pass 2
+// reads instead (no other thread writes this thread's columns of residual_out: written views do not overlap). A
+// stage is refilled only by the thread whose slots they are, at the top of the next row group (after its pass 2),
+// so no barrier is needed; never with bulk copies (another row's first thread would refill the stage while this
+// thread's pass 2 reads it).
 //
 // Rows of one chunk a lane (chunks_per_thread == 1: since v12's geometry only rows of one chunk, e.g. 8 bf16) run
 // Prog::WithCached<1>: the same program with one cached chunk, so the compiler keeps no registers for the other
@@ -264,21 +268,31 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
       const bool live = row < a.rows;
       st.partial = 0.f;
       if constexpr (kResident) {
-        static_assert(Prog::kRowOperands == 1 && !kBulk, "resident rows: plain rows, per-thread copies");
+        static_assert(!kBulk, "resident rows: per-thread copies");
         using S = typename Prog::S;
-        auto stage_chunk = [&](int k, S (&xs)[Prog::kChunk]) {
-          const uint4 v = *slot(stage, 0, k);
+        constexpr bool kFusedRows = Prog::kRowOperands > 1;
+        auto stage_chunk = [&](int o, int k, S (&xs)[Prog::kChunk]) {
+          const uint4 v = *slot(stage, o, k);
           std::memcpy(xs, &v, sizeof v);
         };
         if (live) {
-          const typename Prog::Pass1Rows r{};  // plain rows: pass 1 stores nothing
-          S none[Prog::kChunk] = {};
+          typename Prog::Pass1Rows r{};  // plain rows: pass 1 stores nothing; fused: residual_out's row
+          if constexpr (kFusedRows) r.residual_out = Prog::row_off(a.residual_out.rows, row);
           for (int k = 0; k < shape.chunks; ++k) {  // increasing k, as every program's pass 1
             const std::int64_t col0 = Prog::chunk_col(a, lane, k);
             if (col0 >= a.hidden) break;
-            S xs[Prog::kChunk];
-            stage_chunk(k, xs);
-            Prog::pass1_compute(a, m, r, col0, Prog::kChunk, st.partial, xs, none, none);
+            S xs[Prog::kChunk], rs[Prog::kChunk] = {}, ps[Prog::kChunk] = {};
+            stage_chunk(0, k, xs);
+            if constexpr (kFusedRows) {
+              stage_chunk(1, k, rs);
+              if (a.has_post) stage_chunk(2, k, ps);
+            }
+            Prog::pass1_compute(a, m, r, col0, Prog::kChunk, st.partial, xs, rs, ps);
+            if constexpr (kFusedRows) {  // xs: s as stored to residual_out, for pass 2
+              uint4 v;
+              std::memcpy(&v, xs, sizeof v);
+              *slot(stage, 0, k) = v;
+            }
           }
         }
         const float total = reduce_row(st.partial, t, lanes, group_sums[parity]);
@@ -289,9 +303,9 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
             const std::int64_t col0 = Prog::chunk_col(a, lane, k);
             if (col0 >= a.hidden) break;
             S xs[Prog::kChunk];
-            stage_chunk(k, xs);
+            stage_chunk(0, k, xs);
             float v[Prog::kChunk];
-            Prog::decode(xs, Prog::kChunk, v);  // as the uncached pass 2's load_chunk converts x
+            Prog::decode(xs, Prog::kChunk, v);  // as the uncached pass 2's load_chunk converts x (residual_out)
             Prog::pass2_chunk(a, m, out_off, col0, Prog::kChunk, inv, v);
           }
         }
@@ -381,16 +395,23 @@ std::int64_t env_knob(const char* name) {
 // of 8193-16384) run the kResident staged kernel: the row stays in its stage for pass 2 (64 KiB a stage, so one
 // block a multiprocessor). Measured in docs/performance.md (v17).
 //
-// wide_chunks(p): the cache such a plan gets on the GPU, kWideCachedChunks or kResidentChunks; 0 for every other
-// plan. A tuning knob: SG_GPU_WIDE_ROWS=0 leaves such rows on the unstaged kernel (read once per process).
+// Fused rows of 5 to kWideCachedChunks chunks a thread (16-bit rows of 8193-16384 elements, f32 of 4097-8192) run
+// the kResident kernel too, with stages of 8 chunks of each operand (64 KiB, 96 KiB with post_residual_addition; two
+// stages, one block a multiprocessor): pass 2 reads the sums s from the stage, where the uncached program reads them
+// back from residual_out. Measured in docs/performance.md (v18).
+//
+// wide_chunks(p): the chunks a thread such a plan's staged kernel holds, kWideCachedChunks (plain: the register
+// cache; fused: the stage-resident kernel) or kResidentChunks (plain, stage-resident); 0 for every other plan. A
+// tuning knob: SG_GPU_WIDE_ROWS=0 leaves such rows on the unstaged kernel (read once per process).
 constexpr int kResidentChunks = 16;
 int wide_chunks(const Plan& p) {
   static const bool wide_off = env_knob("SG_GPU_WIDE_ROWS") == 0;
-  if (wide_off || !p.vector || p.args.cache_rows || p.op != Op::kRmsNorm ||
-      p.args.x_pass2_col_stride != p.args.x.col_stride || p.args.chunks_per_thread > kResidentChunks ||
+  if (wide_off || !p.vector || p.args.cache_rows || p.args.chunks_per_thread > kResidentChunks ||
       !simple_rows(p.args)) {
     return 0;
   }
+  if (p.op == Op::kFusedAddRmsNorm) return p.args.chunks_per_thread <= kWideCachedChunks ? kWideCachedChunks : 0;
+  if (p.args.x_pass2_col_stride != p.args.x.col_stride) return 0;
   return p.args.chunks_per_thread <= kWideCachedChunks ? kWideCachedChunks : kResidentChunks;
 }
 
@@ -405,6 +426,8 @@ struct DeviceInfo {
   std::int64_t multiprocessors = 1;  // 1 if unknown
   // Dynamic shared memory a block may opt in to, less room for the static group_sums (48 KiB if unknown).
   std::int64_t max_dynamic_shared = 48 * 1024;
+  // Launches may overlap their predecessor (programmatic dependent launch: CUDA on sm_90+).
+  bool dependent_launch = false;
 };
 const DeviceInfo& device_info() {
   static const DeviceInfo info = [] {
@@ -417,6 +440,7 @@ const DeviceInfo& device_info() {
     if (prop.multiProcessorCount > 0) d.multiprocessors = prop.multiProcessorCount;
     const auto shared = static_cast<std::int64_t>(sg_max_block_shared(prop));
     if (shared > 2048) d.max_dynamic_shared = shared - 1024;
+    d.dependent_launch = SG_HAVE_DEPENDENT_LAUNCH != 0 && prop.major >= 9;
     return d;
   }();
   return info;
@@ -434,9 +458,9 @@ Staging staging(const Plan& p, std::int64_t budget, int cached_max) {
   const std::int64_t per_stage = static_cast<std::int64_t>(shape.operands) * shape.chunks * p.args.threads_per_block * 16;
   std::int64_t n = stage_budget_bytes(budget) / (per_stage > 0 ? per_stage : 1);
   n = n < 2 ? 2 : (n > kMaxStages ? kMaxStages : n);
-  // Never more than a block may have (at most 3 operands x 4 chunks x 256 threads x 16 B = 48 KiB a stage, 32 or
-  // 64 KiB for wide rows, so two stages always fit the 227 KiB of an sm_90 GPU; on a GPU with less the launch
-  // reports that it cannot run, and SG_GPU_WIDE_ROWS=0 is the way around).
+  // Never more than a block may have (at most 3 operands x 4 chunks x 256 threads x 16 B = 48 KiB a stage; wide
+  // rows 32 or 64 KiB, fused wide rows 64 or 96 KiB: two stages fit the 227 KiB of an sm_90 GPU; where two do not
+  // fit, choose_kernel takes the unstaged kernel).
   while (n > 2 && n * per_stage > device_info().max_dynamic_shared) --n;
   return {static_cast<int>(n), static_cast<std::size_t>(n * per_stage)};
 }
@@ -538,11 +562,14 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
   const bool fused = p.op == Op::kFusedAddRmsNorm;
   return visit_program(p.dtype, p.vector, fused, simple_rows(p.args), [&]<class Prog>() -> Kernels {
     if constexpr (Prog::kIsVector) {
-      // Staged: vector plans (this branch) with the row cache on, and wide plain rows (wide_chunks).
+      // Staged: vector plans (this branch) with the row cache on, and wide rows (wide_chunks).
       const int wide = wide_chunks(p);
       if ((p.args.cache_rows || wide > 0) && !staging_off) {
         const StagedSetting set = staged_setting(p, one_row_blocks, wide);
         const Staging sg = staging(p, set.budget_bytes, wide > 0 ? wide : kMaxCachedChunks);
+        // Two stages a block do not fit this device's shared memory (wide rows on a GPU with less than sm_90's
+        // 227 KiB, e.g. an AMD GPU's 64 KiB): the unstaged kernel, which serves every plan.
+        if (sg.bytes > static_cast<std::size_t>(device_info().max_dynamic_shared)) return {norm_kernel<Prog>, 0, 0};
         if (p.args.chunks_per_thread == 1) {
           using One = typename Prog::template WithCached<1>;
           return {norm_kernel_staged<One, false, false>, sg.bytes, sg.stages, set.max_per_sm,
@@ -564,6 +591,13 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
           if (wide == kResidentChunks) {
             return {norm_kernel_staged<Resident, false, false, true>, sg.bytes, sg.stages, 1,
                     norm_kernel_staged<Resident, true, false, true>};
+          }
+        }
+        if constexpr (Prog::kRowOperands > 1 && Prog::kSimple) {
+          using FusedResident = typename Prog::template WithCached<kWideCachedChunks>;
+          if (wide == kWideCachedChunks) {
+            return {norm_kernel_staged<FusedResident, false, false, true>, sg.bytes, sg.stages, 1,
+                    norm_kernel_staged<FusedResident, true, false, true>};
           }
         }
         // Every staged program drops the chunks past its cache (kOnlyCached): a plan with more goes unstaged.
@@ -674,7 +708,7 @@ Launch launch_for(const Plan& p) {
 // use, so that only l.per_sm blocks fit, gives back stream order's placement: the smallest such size, in KiB steps.
 // l.smem when l.per_sm blocks is already all that fits, or no size achieves it, or the runtime cannot say.
 std::size_t overlap_smem(const Launch& l) {
-  if (SG_HAVE_DEPENDENT_LAUNCH == 0 || l.stages == 0 || l.per_sm <= 0) return l.smem;
+  if (l.stages == 0 || l.per_sm <= 0) return l.smem;
   static std::mutex mu;
   static std::map<std::tuple<KernelFn, int, std::size_t, std::int64_t>, std::size_t> known;
   const auto key = std::make_tuple(l.kernel, l.threads, l.smem, l.per_sm);
@@ -715,14 +749,17 @@ int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran, const LaunchO
   if (l.blocks == 0) return hipSuccess;
   KernelArgs a = p.args;
   a.threads_per_block = l.threads;
-  // The 8-chunk staged kernel caches every chunk and loads the weight once (the unstaged kernel, e.g. under
+  // The plain 8-chunk staged kernel caches every chunk and loads the weight once (the unstaged kernel, e.g. under
   // SG_GPU_STAGED=0, must keep the plan's cache_rows: its program caches 4 chunks).
-  if (l.stages > 0 && wide_chunks(p) == kWideCachedChunks) a.cache_rows = true;
+  if (l.stages > 0 && p.op == Op::kRmsNorm && wide_chunks(p) == kWideCachedChunks) a.cache_rows = true;
   const std::int64_t groups = a.row_groups();
   const dim3 grid(static_cast<unsigned>(l.blocks)), block(static_cast<unsigned>(l.threads));
-  const std::size_t smem = options.overlap_previous ? overlap_smem(l) : l.smem;
-  return static_cast<int>(sg_launch(l.kernel, grid, block, smem, static_cast<hipStream_t>(stream),
-                                    options.overlap_previous, a, groups, l.stages, blocks_ran));
+  // Overlap only where the device has it (sm_90+ CUDA), so that elsewhere the option is a plain launch by
+  // construction, whatever the runtime would make of the attribute.
+  const bool overlap = options.overlap_previous && device_info().dependent_launch;
+  const std::size_t smem = overlap ? overlap_smem(l) : l.smem;
+  return static_cast<int>(sg_launch(l.kernel, grid, block, smem, static_cast<hipStream_t>(stream), overlap, a,
+                                    groups, l.stages, blocks_ran));
 }
 
 std::string error_text(int hip_error) {

@@ -22,9 +22,9 @@ std::string describe_launch(const Plan& p);
 
 // How launch_norm enqueues a kernel (not what it computes: the bytes are the same either way).
 struct LaunchOptions {
-  // Programmatic dependent launch (CUDA, sm_90+; FlashInfer's and TensorRT-LLM's `enable_pdl`): the kernel may be
-  // scheduled while the kernel before it on the stream is still running, so its launch and block start-up hide
-  // behind that kernel's last blocks. Every norm kernel waits (griddepcontrol.wait) for the previous kernel to
+  // Programmatic dependent launch (CUDA, sm_90+; what FlashInfer's norm kernels take as `enable_pdl`): the kernel
+  // may be scheduled while the kernel before it on the stream is still running, so its launch and block start-up
+  // hide behind that kernel's last blocks. Every norm kernel waits (griddepcontrol.wait) for the previous kernel to
   // complete and its memory to be visible before its first global memory access, so what it reads and writes is
   // what stream order gives; the kernel after it may start early only if it too was launched so (the caller's
   // choice, and that kernel's duty to wait). No effect on HIP, which has no such launch, and below sm_90.

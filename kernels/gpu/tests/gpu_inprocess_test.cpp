@@ -52,8 +52,8 @@ TEST_F(GpuPoison, GpuAndCpuWriteIdenticalBytes) {
 // every staged launch; large launches of rows wider than a warp get bulk copies where the rows are plain or fused
 // with post_residual_addition; large fused launches without post and narrow rows get neither; plain rows of 5-8
 // chunks a thread (which the plan leaves uncached) run the staged kernels with an 8-chunk cache, plain rows of 9-16
-// chunks the staged kernel that keeps the row in its stage, fused ones the unstaged kernel. In-process: the launch
-// settings ask the device how many blocks fit.
+// chunks and fused rows of 5-8 the staged kernel that keeps the row in its stage. In-process: the launch settings
+// ask the device how many blocks fit.
 TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
   struct Expect {
     Case c;
@@ -81,7 +81,9 @@ TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
        "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1"},
       {make_case(Op::kFusedAddRmsNorm, DType::kF16, many4096), "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
       // Wide rows (256 lanes of 5-8 chunks): 12288 bf16 (6 chunks a thread), 9000 bf16 (5, the last one past the
-      // row for most lanes), f32 8192 at a padded pitch (8); staged, small and large; fused wide rows unstaged.
+      // row for most lanes), f32 8192 at a padded pitch (8); staged, small and large; fused wide rows staged too
+      // (stage-resident), without post small and with post large (1100 rows: more than 8 row groups a block at one
+      // block a multiprocessor on up to 137 multiprocessors).
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({40, 12288}, {12288, 1})),
        "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kRmsNorm, DType::kF32, *make_layout({24, 8192}, {8196, 1}), 24 * 8196),
@@ -89,7 +91,9 @@ TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({3000, 9000}, {9000, 1})),
        "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1"},
       {make_case(Op::kFusedAddRmsNorm, DType::kBF16, *make_layout({40, 12288}, {12288, 1})),
-       "block_threads=256 stages=0 l2_prefetch=0 bulk_copy=0"},
+       "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
+      {make_case(Op::kFusedAddRmsNorm, DType::kF16, *make_layout({1100, 16384}, {16384, 1}), 0, true),
+       "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
       // Rows resident in their stage: bf16 20000 (10 chunks a thread), f32 16384 (16), small and large (1100 rows:
       // more than 8 row groups a block at one block a multiprocessor on up to 137 multiprocessors).
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({20, 20000}, {20000, 1})),
