@@ -461,6 +461,8 @@ std::vector<BenchCase> cases(bool quick) {
   add("row-padded 16384x4096 pitch 5120", Op::kRmsNorm, false, *make_layout({16384, 4096}, {5120, 1}), 16384 * 5120);
   // Wide rows (hidden 16384, e.g. Llama 3 405B): 8 chunks a thread in 16-bit, past the plan's register cache.
   add("contiguous 4096x16384", Op::kRmsNorm, false, *make_layout({4096, 16384}, {16384, 1}), 4096 * 16384);
+  // The same rows through fused add (every layer of such a model): 8 chunks a thread and three row operands.
+  add("fused add 4096x16384", Op::kFusedAddRmsNorm, false, *make_layout({4096, 16384}, {16384, 1}), 4096 * 16384);
   for (std::int64_t t : tokens) {
     add("fused add " + std::to_string(t) + "x4096", Op::kFusedAddRmsNorm, false, *make_layout({t, 4096}, {4096, 1}), t * 4096);
     add("fused add+post " + std::to_string(t) + "x4096", Op::kFusedAddRmsNorm, true, *make_layout({t, 4096}, {4096, 1}),

@@ -38,6 +38,7 @@ def cases(quick):
         out.append((f"qkv K slice {t}x8x128", "rms", False, (t, 8, 128), (6144, 128, 1), 4096, t * 6144))
     out.append(("row-padded 16384x4096 pitch 5120", "rms", False, (16384, 4096), (5120, 1), 0, 16384 * 5120))
     out.append(("contiguous 4096x16384", "rms", False, (4096, 16384), (16384, 1), 0, 4096 * 16384))
+    out.append(("fused add 4096x16384", "fused", False, (4096, 16384), (16384, 1), 0, 4096 * 16384))
     for t in tokens:
         out.append((f"fused add {t}x4096", "fused", False, (t, 4096), (4096, 1), 0, t * 4096))
         out.append((f"fused add+post {t}x4096", "fused", True, (t, 4096), (4096, 1), 0, t * 4096))
