@@ -31,7 +31,7 @@ __global__ void slow_fill(typename DTypeTraits<kD>::Storage* p, std::int64_t n, 
     h ^= h >> 32;
     float mag = 0.25f + static_cast<float>(h & 0xffffff) * (1.75f / 16777216.f);
     // A chain of dependent multiplies that starts from i, so the compiler can neither drop it nor hoist it out of
-    // the loop (the first version's spin did not depend on i, was computed once, and the fill was fast).
+    // the loop (about 0.7 ms for 2^25 elements at spin 256 on the H200, stop 16 run 3).
     float slow = 1.f + static_cast<float>(i & 1);
     for (int k = 0; k < spin; ++k) slow = __fmul_rn(slow, 1.0000001f);
     mag = slow > 0.f ? mag : 0.f;  // always mag
