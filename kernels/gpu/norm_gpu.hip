@@ -167,12 +167,19 @@ __global__ void __launch_bounds__(kMaxLanes, 3)
 // so no barrier is needed; never with bulk copies (another row's first thread would refill the stage while this
 // thread's pass 2 reads it).
 //
+// kOneStage (fused rows of 9-16 chunks a thread, whose x, residual and post need 128-192 KiB a stage, so two do not
+// fit): one stage, refilled with the next row group's copies as soon as pass 1 has read it, so those copies are in
+// flight during the reduction and pass 2; pass 2 is the uncached program's (s read back from residual_out, which pass
+// 1 has just written, so mostly from L2), with the loads of four chunks (residual_out and weight) issued before any
+// of their stores: the same values, arithmetic and stores in the same order, so the same bytes (written views do not
+// overlap, so no store of out changes a later chunk of residual_out).
+//
 // Rows of one chunk a lane (chunks_per_thread == 1: since v12's geometry only rows of one chunk, e.g. 8 bf16) run
 // Prog::WithCached<1>: the same program with one cached chunk, so the compiler keeps no registers for the other
 // three and the kernel fits 4 blocks (64 registers): such rows do little work per byte, so more warps are needed
 // to keep the copies going.
-template <class Prog, bool kL2Prefetch, bool kBulk, bool kResident = false>
-__global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlocksPerSm)
+template <class Prog, bool kL2Prefetch, bool kBulk, bool kResident = false, bool kOneStage = false>
+__global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOneStage ? 1 : kBlocksPerSm))
     norm_kernel_staged(SG_GRID_CONSTANT const KernelArgs a, std::int64_t groups, int stages, unsigned* blocks_ran) {
   extern __shared__ uint4 stage_slots[];
   __shared__ float group_sums[2][kMaxLanes / kReduceGroup];  // reduce_row's two buffers
@@ -245,6 +252,66 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : kBlo
   }
   unsigned phases = 0;  // kBulk: bit s is the parity of stage s's next phase
   typename Prog::State st;
+  if constexpr (kOneStage) {
+    static_assert(!kBulk && !kResident && Prog::kRowOperands > 1, "one stage: fused rows, per-thread copies");
+    using S = typename Prog::S;
+    // pass 2's chunks whose loads are issued together (residual_out and weight); the kernel's launch bound is one
+    // block a multiprocessor (its stage allows no more), so the batch has the registers it needs (at the two-block
+    // bound of 128 registers the 16-bit kernels spilled 20-36 bytes)
+    constexpr int kBatch = 4;
+    const std::int64_t step = gridDim.x;
+    int parity = 0;  // the group_sums buffer of `group`
+    issue(group, 0);
+    for (; group < groups; group += step, parity ^= 1) {
+      sg_copy_wait(0);  // this thread's copies of `group` are complete
+      const std::int64_t row = group * rows_per_block + t / lanes;
+      const bool live = row < a.rows;
+      st.partial = 0.f;
+      if (live) {
+        typename Prog::Pass1Rows r{};
+        r.residual_out = Prog::row_off(a.residual_out.rows, row);
+        for (int k = 0; k < shape.chunks; ++k) {  // increasing k, as every program's pass 1
+          const std::int64_t col0 = Prog::chunk_col(a, lane, k);
+          if (col0 >= a.hidden) break;
+          S xs[Prog::kChunk], rs[Prog::kChunk], ps[Prog::kChunk] = {};
+          const uint4 xv = *slot(0, 0, k), rv = *slot(0, 1, k);
+          std::memcpy(xs, &xv, sizeof xv);
+          std::memcpy(rs, &rv, sizeof rv);
+          if (a.has_post) {
+            const uint4 pv = *slot(0, 2, k);
+            std::memcpy(ps, &pv, sizeof pv);
+          }
+          Prog::pass1_compute(a, m, r, col0, Prog::kChunk, st.partial, xs, rs, ps);
+        }
+      }
+      issue(group + step, 0);  // this thread has read its slots: the next row group's copies go into them
+      const float total = reduce_row(st.partial, t, lanes, group_sums[parity]);
+      if (live) {
+        const float inv = Prog::inv_rms(a, total);
+        const std::int64_t out_off = Prog::row_off(a.out.rows, row);
+        const std::int64_t src_off = Prog::row_off(a.residual_out.rows, row);
+        for (int k0 = 0; k0 < shape.chunks; k0 += kBatch) {
+          float v[kBatch][Prog::kChunk], w[kBatch][Prog::kChunk];
+          SG_UNROLL
+          for (int j = 0; j < kBatch; ++j) {
+            const std::int64_t col0 = Prog::chunk_col(a, lane, k0 + j);
+            if (k0 + j >= shape.chunks || col0 >= a.hidden) break;
+            const int n = Prog::chunk_len(a, col0);
+            Prog::pass2_load(a, m, src_off, col0, n, v[j]);
+            Prog::load_chunk(m, OperandId::kWeight, a.weight, a.weight.rows.offset, col0, a.weight.col_stride, n,
+                             w[j]);
+          }
+          SG_UNROLL
+          for (int j = 0; j < kBatch; ++j) {
+            const std::int64_t col0 = Prog::chunk_col(a, lane, k0 + j);
+            if (k0 + j >= shape.chunks || col0 >= a.hidden) break;
+            Prog::pass2_chunk_w(a, m, out_off, col0, Prog::chunk_len(a, col0), inv, v[j], w[j]);
+          }
+        }
+      }
+    }
+    return;
+  }
   if constexpr (!kResident) Prog::load_weight(a, m, lane, st);
   // The row-group loop, with the stage count n a compile-time 2 (two 16 KiB stages: most launches) or the run-time
   // `stages`: with n constant the stage rotation, the copy wait and the slot addresses fold (v16,
@@ -398,11 +465,12 @@ std::int64_t env_knob(const char* name) {
 // Fused rows of 5 to kWideCachedChunks chunks a thread (16-bit rows of 8193-16384 elements, f32 of 4097-8192) run
 // the kResident kernel too, with stages of 8 chunks of each operand (64 KiB, 96 KiB with post_residual_addition; two
 // stages, one block a multiprocessor): pass 2 reads the sums s from the stage, where the uncached program reads them
-// back from residual_out. Measured in docs/performance.md (v18).
+// back from residual_out. Fused rows of 9 to kResidentChunks (16-bit 16385-32768, f32 8193-16384) run the kOneStage
+// kernel: one stage of 16 chunks of each operand (128 or 192 KiB). Measured in docs/performance.md (v18).
 //
 // wide_chunks(p): the chunks a thread such a plan's staged kernel holds, kWideCachedChunks (plain: the register
-// cache; fused: the stage-resident kernel) or kResidentChunks (plain, stage-resident); 0 for every other plan. A
-// tuning knob: SG_GPU_WIDE_ROWS=0 leaves such rows on the unstaged kernel (read once per process).
+// cache; fused: the stage-resident kernel) or kResidentChunks (plain: stage-resident; fused: one stage); 0 for every
+// other plan. A tuning knob: SG_GPU_WIDE_ROWS=0 leaves such rows on the unstaged kernel (read once per process).
 constexpr int kResidentChunks = 16;
 int wide_chunks(const Plan& p) {
   static const bool wide_off = env_knob("SG_GPU_WIDE_ROWS") == 0;
@@ -410,7 +478,9 @@ int wide_chunks(const Plan& p) {
       !simple_rows(p.args)) {
     return 0;
   }
-  if (p.op == Op::kFusedAddRmsNorm) return p.args.chunks_per_thread <= kWideCachedChunks ? kWideCachedChunks : 0;
+  if (p.op == Op::kFusedAddRmsNorm) {
+    return p.args.chunks_per_thread <= kWideCachedChunks ? kWideCachedChunks : kResidentChunks;
+  }
   if (p.args.x_pass2_col_stride != p.args.x.col_stride) return 0;
   return p.args.chunks_per_thread <= kWideCachedChunks ? kWideCachedChunks : kResidentChunks;
 }
@@ -566,7 +636,8 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
       const int wide = wide_chunks(p);
       if ((p.args.cache_rows || wide > 0) && !staging_off) {
         const StagedSetting set = staged_setting(p, one_row_blocks, wide);
-        const Staging sg = staging(p, set.budget_bytes, wide > 0 ? wide : kMaxCachedChunks);
+        Staging sg = staging(p, set.budget_bytes, wide > 0 ? wide : kMaxCachedChunks);
+        if (fused && wide == kResidentChunks) sg = {1, sg.bytes / static_cast<std::size_t>(sg.stages)};  // kOneStage
         // Two stages a block do not fit this device's shared memory (wide rows on a GPU with less than sm_90's
         // 227 KiB, e.g. an AMD GPU's 64 KiB): the unstaged kernel, which serves every plan.
         if (sg.bytes > static_cast<std::size_t>(device_info().max_dynamic_shared)) return {norm_kernel<Prog>, 0, 0};
@@ -598,6 +669,11 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
           if (wide == kWideCachedChunks) {
             return {norm_kernel_staged<FusedResident, false, false, true>, sg.bytes, sg.stages, 1,
                     norm_kernel_staged<FusedResident, true, false, true>};
+          }
+          using FusedOneStage = typename Prog::template WithCached<kResidentChunks>;
+          if (wide == kResidentChunks) {
+            return {norm_kernel_staged<FusedOneStage, false, false, false, true>, sg.bytes, sg.stages, 1,
+                    norm_kernel_staged<FusedOneStage, true, false, false, true>};
           }
         }
         // Every staged program drops the chunks past its cache (kOnlyCached): a plan with more goes unstaged.

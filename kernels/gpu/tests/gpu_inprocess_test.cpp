@@ -52,8 +52,8 @@ TEST_F(GpuPoison, GpuAndCpuWriteIdenticalBytes) {
 // every staged launch; large launches of rows wider than a warp get bulk copies where the rows are plain or fused
 // with post_residual_addition; large fused launches without post and narrow rows get neither; plain rows of 5-8
 // chunks a thread (which the plan leaves uncached) run the staged kernels with an 8-chunk cache, plain rows of 9-16
-// chunks and fused rows of 5-8 the staged kernel that keeps the row in its stage. In-process: the launch settings
-// ask the device how many blocks fit.
+// chunks and fused rows of 5-8 the staged kernel that keeps the row in its stage, fused rows of 9-16 the one-stage
+// kernel. In-process: the launch settings ask the device how many blocks fit.
 TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
   struct Expect {
     Case c;
@@ -94,6 +94,12 @@ TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
        "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kFusedAddRmsNorm, DType::kF16, *make_layout({1100, 16384}, {16384, 1}), 0, true),
        "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
+      // Fused rows of 9-16 chunks: one stage, refilled after pass 1. f32 16384 with post (16 chunks, 192 KiB) small,
+      // bf16 20000 (10 chunks, the last past the row for most lanes) large.
+      {make_case(Op::kFusedAddRmsNorm, DType::kF32, *make_layout({20, 16384}, {16384, 1}), 0, true),
+       "block_threads=256 stages=1 l2_prefetch=1 bulk_copy=0"},
+      {make_case(Op::kFusedAddRmsNorm, DType::kBF16, *make_layout({1100, 20000}, {20000, 1})),
+       "block_threads=256 stages=1 l2_prefetch=0 bulk_copy=0"},
       // Rows resident in their stage: bf16 20000 (10 chunks a thread), f32 16384 (16), small and large (1100 rows:
       // more than 8 row groups a block at one block a multiprocessor on up to 137 multiprocessors).
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({20, 20000}, {20000, 1})),
