@@ -456,7 +456,7 @@ std::int64_t env_knob(const char* name) {
 // alias x only as the same view; and pass 2 reads x through pass 1's column stride, which wide_chunks checks, as a
 // bug model may not) and applies the same arithmetic to it (the CPU backend runs the 8-chunk program too, in the
 // test CpuBackend.WideRowCacheWritesTheUncachedProgramsBytes); the launch marks its copy of the arguments
-// cache_rows so that the kernel loads the weight once (launch_norm). Measured in docs/performance.md (v17).
+// cache_rows so that the kernel loads the weight once (Kernels::cache_rows). Measured in docs/performance.md (v17).
 //
 // Plain rows of kWideCachedChunks + 1 to kResidentChunks chunks a thread (16-bit rows of 16385-32768 elements, f32
 // of 8193-16384) run the kResident staged kernel: the row stays in its stage for pass 2 (64 KiB a stage, so one
@@ -478,10 +478,8 @@ int wide_chunks(const Plan& p) {
       !simple_rows(p.args)) {
     return 0;
   }
-  if (p.op == Op::kFusedAddRmsNorm) {
-    return p.args.chunks_per_thread <= kWideCachedChunks ? kWideCachedChunks : kResidentChunks;
-  }
-  if (p.args.x_pass2_col_stride != p.args.x.col_stride) return 0;
+  // Plain rows' pass 2 re-reads x, through x_pass2_col_stride; fused rows' reads residual_out back.
+  if (p.op == Op::kRmsNorm && p.args.x_pass2_col_stride != p.args.x.col_stride) return 0;
   return p.args.chunks_per_thread <= kWideCachedChunks ? kWideCachedChunks : kResidentChunks;
 }
 
@@ -576,6 +574,10 @@ struct Kernels {
   std::int64_t max_per_sm = 0;
   KernelFn prefetching = nullptr;
   KernelFn bulk = nullptr;
+  // The kernel is the plain 8-chunk one, which caches every chunk and loads the weight once: its launch marks its
+  // copy of the arguments cache_rows (the plan's is false; the unstaged kernel, e.g. under SG_GPU_STAGED=0, must
+  // keep it so, its program caching 4 chunks).
+  bool cache_rows = false;
 };
 
 // Small staged launches of 128-lane rows (16-bit rows of 2049-4096 elements, f32 rows of 1025-2048) run blocks of
@@ -657,7 +659,11 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
         };
         if constexpr (Prog::kRowOperands == 1 && Prog::kSimple) {
           using Wide = typename Prog::template WithCached<kWideCachedChunks>;
-          if (wide == kWideCachedChunks) return kernels.template operator()<Wide>();
+          if (wide == kWideCachedChunks) {
+            Kernels k = kernels.template operator()<Wide>();
+            k.cache_rows = true;
+            return k;
+          }
           using Resident = typename Prog::template WithCached<kResidentChunks>;
           if (wide == kResidentChunks) {
             return {norm_kernel_staged<Resident, false, false, true>, sg.bytes, sg.stages, 1,
@@ -727,6 +733,7 @@ struct Launch {
   bool l2_prefetch = false;
   bool bulk = false;
   std::int64_t per_sm = 0;
+  bool cache_rows = false;  // Kernels::cache_rows
 };
 
 // Large staged launches (more than kFewGroupsPerBlock row groups a block) of rows wider than a warp use the bulk-copy
@@ -745,7 +752,8 @@ Launch launch_for(const Plan& p) {
   static const std::int64_t bulk_knob = env_knob("SG_GPU_BULK");
   Kernels k = choose_kernel(p, false);
   std::int64_t blocks = blocks_for(p, k);
-  Launch l{k.kernel, k.smem, k.stages, p.args.threads_per_block, blocks, false, false, blocks_per_sm_cap(k)};
+  Launch l{k.kernel, k.smem, k.stages, p.args.threads_per_block, blocks, false, false, blocks_per_sm_cap(k),
+           k.cache_rows};
   if (k.stages == 0 || blocks == 0) return l;
   const bool small = p.args.row_groups() <= kFewGroupsPerBlock * blocks;
   const int lanes = p.args.lanes;
@@ -755,7 +763,7 @@ Launch launch_for(const Plan& p) {
     one.grid_blocks = one.args.row_groups();
     k = choose_kernel(one, true);
     blocks = blocks_for(one, k);
-    l = {k.kernel, k.smem, k.stages, lanes, blocks, false, false, blocks_per_sm_cap(k)};
+    l = {k.kernel, k.smem, k.stages, lanes, blocks, false, false, blocks_per_sm_cap(k), k.cache_rows};
   }
   // Either variant only where as many of its blocks are resident at once (its registers may differ).
   const auto fits = [&](KernelFn alt) { return alt != nullptr && resident_blocks(alt, l.threads, k.smem) >= blocks; };
@@ -825,9 +833,7 @@ int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran, const LaunchO
   if (l.blocks == 0) return hipSuccess;
   KernelArgs a = p.args;
   a.threads_per_block = l.threads;
-  // The plain 8-chunk staged kernel caches every chunk and loads the weight once (the unstaged kernel, e.g. under
-  // SG_GPU_STAGED=0, must keep the plan's cache_rows: its program caches 4 chunks).
-  if (l.stages > 0 && p.op == Op::kRmsNorm && wide_chunks(p) == kWideCachedChunks) a.cache_rows = true;
+  if (l.cache_rows) a.cache_rows = true;  // the plain 8-chunk kernel (Kernels::cache_rows)
   const std::int64_t groups = a.row_groups();
   const dim3 grid(static_cast<unsigned>(l.blocks)), block(static_cast<unsigned>(l.threads));
   // Overlap only where the device has it (sm_90+ CUDA), so that elsewhere the option is a plain launch by
