@@ -8,7 +8,9 @@
 #                                         ncu_metrics (DRAM bytes and stalls per launch setting: NCU_CASES, NCU_CFGS),
 #                                         alt (DIR/gpu_bench_alt_*: other builds and this one in turn, two
 #                                         passes; ALT_ARGS), races (one block a launch: GPU == CPU, racecheck,
-#                                         synccheck)
+#                                         synccheck), copy (bench/copy_probe: which engine runs cudaMemcpy,
+#                                         what copies of the cases' bytes reach), mutant (the overlap tests against
+#                                         DIR/gpu_inprocess_test_mutant, built without the kernels' wait)
 # Logs go to $OUT (or ./device-logs); every part prints its command and the tail of its output.
 set -uo pipefail
 dir=$(cd "$1" && pwd); shift
@@ -107,6 +109,17 @@ for part in $parts; do
           TAIL=2 step "$(basename "$b")_$pass" "$b" ${ALT_ARGS:-} --csv "$logs/$(basename "$b")_$pass.csv"
         done
       done ;;
+    copy)
+      # Which engine runs a device-to-device cudaMemcpy, and what copies of the cases' bytes reach by each means
+      # (cudaMemcpy(2D)Async, load/store kernels, bulk copies): docs/performance.md, "What a copy reaches".
+      TAIL=80 step copy_probe "$dir/copy_probe" ;;
+    mutant)
+      # DIR/gpu_inprocess_test_mutant: the in-process tests built with the kernels' griddepcontrol.wait removed
+      # (docs/performance.md says how); the overlap tests must fail there and pass in this build.
+      [[ -x $dir/gpu_inprocess_test_mutant ]] || { echo "ERROR: mutant needs $dir/gpu_inprocess_test_mutant"; exit 2; }
+      TAIL=20 step pdl_this_build "$dir/gpu_inprocess_test" --gtest_filter='GpuPdl*'
+      TAIL=30 step pdl_mutant "$dir/gpu_inprocess_test_mutant" --gtest_filter='GpuPdl*'
+      status=0 ;;  # the mutant is expected to fail; the two logs are the result
     sweep)
       # Stage budgets (SWEEP_KB) x staged blocks a multiprocessor at most (SWEEP_BLOCKS; 0: as many as fit).
       for kb in ${SWEEP_KB:-32 64 128}; do

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 b=build/gpu
 out=.devcarry
 rm -rf "$out" && mkdir -p "$out/lib"
-for f in kernels/gpu/gpu_backend_test kernels/gpu/gpu_inprocess_test kernels/gpu/gpu_cases bench/gpu_bench props/props; do
+for f in kernels/gpu/gpu_backend_test kernels/gpu/gpu_inprocess_test kernels/gpu/gpu_cases bench/gpu_bench bench/copy_probe props/props; do
   [[ -x $b/$f ]] || { echo "ERROR: $b/$f not built (cmake --build --preset gpu)"; exit 1; }
   cp "$b/$f" "$out/"
   strip --strip-debug "$out/$(basename "$f")"

@@ -35,6 +35,11 @@ __device__ inline void sg_bar_arrive_expect(std::uint64_t*, unsigned) { __builti
 __device__ inline void sg_bulk_copy(void*, const void*, unsigned, std::uint64_t*) { __builtin_trap(); }
 __device__ inline void sg_bar_wait(std::uint64_t*, unsigned) { __builtin_trap(); }
 __device__ inline void sg_fence_proxy_async() {}
+__device__ inline void sg_bulk_store(void*, const void*, unsigned) { __builtin_trap(); }
+__device__ inline void sg_bulk_store_commit() { __builtin_trap(); }
+template <int N>
+__device__ inline void sg_bulk_store_wait_read() { __builtin_trap(); }
+__device__ inline void sg_bulk_store_wait_all() { __builtin_trap(); }
 
 // Programmatic dependent launch (see the CUDA side): none here. A launch asked to overlap the previous kernel is an
 // ordinary launch, so the waits have nothing to wait for; stream order alone orders the kernels.
@@ -134,6 +139,22 @@ __device__ inline void sg_bar_wait(std::uint64_t* bar, unsigned parity) {
   } while (done == 0);
 }
 __device__ inline void sg_fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// Bulk copies the other way (bench/copy_probe.hip): sg_bulk_store starts a copy of `bytes` (a multiple of 16, both
+// addresses 16-byte aligned) from shared to global memory in this thread's current bulk group; sg_bulk_store_commit
+// closes the group; sg_bulk_store_wait_read<N>() waits until at most N of this thread's groups still read their
+// shared memory (the older ones' bytes may be overwritten); sg_bulk_store_wait_all() until every group's writes
+// are done.
+__device__ inline void sg_bulk_store(void* gmem, const void* smem, unsigned bytes) {
+  asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n" ::"l"(gmem), "r"(sg_smem_addr(smem)),
+               "r"(bytes)
+               : "memory");
+}
+__device__ inline void sg_bulk_store_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ inline void sg_bulk_store_wait_read() {
+  asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+}
+__device__ inline void sg_bulk_store_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
 
 // Programmatic dependent launch (sm_90+). A kernel launched with overlap_previous (sg_launch below) may start while
 // the kernel before it on the stream is still running; sg_grid_dependency_wait() (griddepcontrol.wait) then holds
@@ -179,6 +200,7 @@ inline constexpr cudaMemcpyKind hipMemcpyDeviceToDevice = cudaMemcpyDeviceToDevi
 #define hipFree cudaFree
 #define hipMemcpy cudaMemcpy
 #define hipMemcpyAsync cudaMemcpyAsync
+#define hipMemcpy2DAsync cudaMemcpy2DAsync
 #define hipMemset cudaMemset
 #define hipMemsetAsync cudaMemsetAsync
 #define hipEventCreate cudaEventCreate
@@ -208,6 +230,7 @@ inline hipError_t hipGraphInstantiate(hipGraphExec_t* exec, hipGraph_t graph, vo
 }
 #define hipFuncSetAttribute cudaFuncSetAttribute
 #define hipFuncAttributeMaxDynamicSharedMemorySize cudaFuncAttributeMaxDynamicSharedMemorySize
+#define hipFuncAttributePreferredSharedMemoryCarveout cudaFuncAttributePreferredSharedMemoryCarveout
 #define hipOccupancyMaxActiveBlocksPerMultiprocessor cudaOccupancyMaxActiveBlocksPerMultiprocessor
 
 // hipLaunchKernelGGL(kernel, grid, block, shared_bytes, stream, args...): the HIP launch spelling.
