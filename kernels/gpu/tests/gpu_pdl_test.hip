@@ -19,7 +19,11 @@ namespace {
 
 // Writes p[i] = a non-zero value of dtype kD (+-[0.25, 2), a hash of i and seed) slowly: every element waits for
 // `spin` dependent multiplies first. It lets a dependent kernel start at once (sg_launch_dependents), so a kernel
-// launched after it with overlap_previous runs while most of p is still being written unless it waits.
+// launched after it with overlap_previous runs while most of p is still being written unless it waits. It asks for
+// the multiprocessors' largest shared-memory carveout (GpuPdl::SetUp): a multiprocessor changes its split between
+// L1 and shared memory only when idle, so at the default split (little shared memory for a kernel that uses none) a
+// kernel with large stages could not start beside it, and the staged kernels would never overlap it (seen on the
+// H200: with the wait removed, only the chains of small-stage and unstaged kernels wrote different bytes).
 template <DType kD>
 __global__ void slow_fill(typename DTypeTraits<kD>::Storage* p, std::int64_t n, std::uint64_t seed, int spin) {
   sg_launch_dependents();
@@ -66,7 +70,18 @@ class GpuPdl : public ::testing::Test {
     // Non-blocking: on a stream that synchronises with the legacy default stream, no launch overlapped its
     // predecessor on the H200 (this file's first device run), so the test would prove nothing there.
     ASSERT_EQ(hipStreamCreateWithFlags(&stream_, hipStreamNonBlocking), hipSuccess);
+    for (const void* k : {reinterpret_cast<const void*>(slow_fill<DType::kF32>),
+                          reinterpret_cast<const void*>(slow_fill<DType::kF16>),
+                          reinterpret_cast<const void*>(slow_fill<DType::kBF16>)}) {
+      ASSERT_EQ(hipFuncSetAttribute(k, hipFuncAttributePreferredSharedMemoryCarveout, 100), hipSuccess);
+    }
+    ASSERT_EQ(hipFuncSetAttribute(reinterpret_cast<const void*>(count_zero_words),
+                                  hipFuncAttributeMaxDynamicSharedMemorySize, kLargeReaderSmem),
+              hipSuccess);
   }
+  // Dynamic shared memory of the large reader: more than the default carveout leaves, as much as a staged norm
+  // kernel's two blocks a multiprocessor take when launched to overlap (overlap_smem).
+  static constexpr int kLargeReaderSmem = 100 * 1024;
   void TearDown() override {
     for (void* p : owned_) (void)hipFree(p);
     if (stream_ != nullptr) (void)hipStreamDestroy(stream_);
@@ -184,23 +199,27 @@ TEST_F(GpuPdl, AKernelThatDoesNotWaitReadsBytesNotYetWritten) {
   const std::int64_t n = std::int64_t{8192} * 4096;
   auto* x = static_cast<std::uint16_t*>(alloc(static_cast<std::size_t>(n) * 2));
   auto* zeros = static_cast<unsigned*>(alloc(sizeof(unsigned)));
-  auto read_after_fill = [&](bool overlap) -> unsigned {
+  auto read_after_fill = [&](bool overlap, int smem) -> unsigned {
     unsigned counted = 0;
     EXPECT_EQ(hipMemset(x, 0, static_cast<std::size_t>(n) * 2), hipSuccess);
     EXPECT_EQ(hipMemset(zeros, 0, sizeof(unsigned)), hipSuccess);
     EXPECT_EQ(hipDeviceSynchronize(), hipSuccess);
     fill(DType::kBF16, x, n, 1, 256);
-    EXPECT_EQ(sg_launch(count_zero_words, dim3(132), dim3(256), 0, stream_, overlap,
+    EXPECT_EQ(sg_launch(count_zero_words, dim3(132), dim3(256), static_cast<std::size_t>(smem), stream_, overlap,
                         static_cast<const std::uint16_t*>(x), n, zeros),
               hipSuccess);
     EXPECT_EQ(hipStreamSynchronize(stream_), hipSuccess);
     EXPECT_EQ(hipMemcpy(&counted, zeros, sizeof counted, hipMemcpyDeviceToHost), hipSuccess);
     return counted;
   };
-  // In stream order the reader sees every word written (slow_fill writes no zero word).
-  EXPECT_EQ(read_after_fill(false), 0u);
-  EXPECT_GT(read_after_fill(true), 0u)
-      << "the kernel launched with overlap_previous did not start before slow_fill completed";
+  // In stream order the reader sees every word written (slow_fill writes no zero word); launched to overlap, a
+  // reader without shared memory and one with as much as the staged kernels' blocks both start early.
+  for (const int smem : {0, kLargeReaderSmem}) {
+    EXPECT_EQ(read_after_fill(false, smem), 0u) << smem << " bytes of shared memory";
+    EXPECT_GT(read_after_fill(true, smem), 0u)
+        << "the kernel launched with overlap_previous and " << smem
+        << " bytes of shared memory did not start before slow_fill completed";
+  }
 }
 
 // Chains through every kind of norm kernel: the bulk-copy staged kernel (large plain rows), one-row blocks with
