@@ -11,8 +11,10 @@
 #include "kernels/gpu/hip_compat.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -563,6 +565,17 @@ std::int64_t resident_blocks(KernelFn kernel, int threads, std::size_t smem) {
   return n;
 }
 
+// The kernel programs (describe_launch's kernel=, launch_counts' keys): the unstaged kernel; the staged one with
+// rows cached in registers (4 chunks a thread at most); its one-chunk instantiation; the plain 8-chunk cache (wide
+// rows); rows kept in their stage (kResident); fused rows of 9-16 chunks on one stage (kOneStage).
+enum class KernelKind : int { kUnstaged, kStaged, kOneChunk, kWide8, kResident, kOneStage, kCount };
+constexpr const char* kKernelNames[] = {"unstaged",     "staged",          "staged-one-chunk",
+                                        "staged-wide8", "staged-resident", "staged-one-stage"};
+static_assert(std::size(kKernelNames) == static_cast<std::size_t>(KernelKind::kCount));
+const char* kernel_name(KernelKind k) { return kKernelNames[static_cast<int>(k)]; }
+// Launches enqueued by launch_norm in this process, by kind (relaxed counters: a tally, not a synchronisation).
+std::atomic<std::int64_t> launches_by_kind[static_cast<int>(KernelKind::kCount)];
+
 // The kernels that can serve plan p, their dynamic shared memory and stages (0: the unstaged kernel), and the most
 // blocks a multiprocessor they are launched with (0: as many as are resident); for the staged kernel also its
 // variant whose copies ask for the L2 prefetch and, where p's rows allow bulk copies, its bulk-copy variant (nullptr
@@ -578,6 +591,7 @@ struct Kernels {
   // copy of the arguments cache_rows (the plan's is false; the unstaged kernel, e.g. under SG_GPU_STAGED=0, must
   // keep it so, its program caching 4 chunks).
   bool cache_rows = false;
+  KernelKind kind = KernelKind::kUnstaged;  // which program, for describe_launch and launch_counts
 };
 
 // Small staged launches of 128-lane rows (16-bit rows of 2049-4096 elements, f32 rows of 1025-2048) run blocks of
@@ -646,7 +660,7 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
         if (p.args.chunks_per_thread == 1) {
           using One = typename Prog::template WithCached<1>;
           return {norm_kernel_staged<One, false, false>, sg.bytes, sg.stages, set.max_per_sm,
-                  norm_kernel_staged<One, true, false>};
+                  norm_kernel_staged<One, true, false>, nullptr, false, KernelKind::kOneChunk};
         }
         // The per-thread-copy kernel, its prefetching twin, and the bulk-copy one where rows are wider than a warp.
         const auto kernels = [&]<class P>() -> Kernels {
@@ -655,31 +669,32 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
             if (p.args.lanes > kReduceGroup) bulk = norm_kernel_staged<P, false, true>;
           }
           return {norm_kernel_staged<P, false, false>, sg.bytes, sg.stages, set.max_per_sm,
-                  norm_kernel_staged<P, true, false>, bulk};
+                  norm_kernel_staged<P, true, false>, bulk, false, KernelKind::kStaged};
         };
         if constexpr (Prog::kRowOperands == 1 && Prog::kSimple) {
           using Wide = typename Prog::template WithCached<kWideCachedChunks>;
           if (wide == kWideCachedChunks) {
             Kernels k = kernels.template operator()<Wide>();
             k.cache_rows = true;
+            k.kind = KernelKind::kWide8;
             return k;
           }
           using Resident = typename Prog::template WithCached<kResidentChunks>;
           if (wide == kResidentChunks) {
             return {norm_kernel_staged<Resident, false, false, true>, sg.bytes, sg.stages, 1,
-                    norm_kernel_staged<Resident, true, false, true>};
+                    norm_kernel_staged<Resident, true, false, true>, nullptr, false, KernelKind::kResident};
           }
         }
         if constexpr (Prog::kRowOperands > 1 && Prog::kSimple) {
           using FusedResident = typename Prog::template WithCached<kWideCachedChunks>;
           if (wide == kWideCachedChunks) {
             return {norm_kernel_staged<FusedResident, false, false, true>, sg.bytes, sg.stages, 1,
-                    norm_kernel_staged<FusedResident, true, false, true>};
+                    norm_kernel_staged<FusedResident, true, false, true>, nullptr, false, KernelKind::kResident};
           }
           using FusedOneStage = typename Prog::template WithCached<kResidentChunks>;
           if (wide == kResidentChunks) {
             return {norm_kernel_staged<FusedOneStage, false, false, false, true>, sg.bytes, sg.stages, 1,
-                    norm_kernel_staged<FusedOneStage, true, false, false, true>};
+                    norm_kernel_staged<FusedOneStage, true, false, false, true>, nullptr, false, KernelKind::kOneStage};
           }
         }
         // Every staged program drops the chunks past its cache (kOnlyCached): a plan with more goes unstaged.
@@ -734,6 +749,7 @@ struct Launch {
   bool bulk = false;
   std::int64_t per_sm = 0;
   bool cache_rows = false;  // Kernels::cache_rows
+  KernelKind kind = KernelKind::kUnstaged;  // Kernels::kind
 };
 
 // Large staged launches (more than kFewGroupsPerBlock row groups a block) of rows wider than a warp use the bulk-copy
@@ -753,7 +769,7 @@ Launch launch_for(const Plan& p) {
   Kernels k = choose_kernel(p, false);
   std::int64_t blocks = blocks_for(p, k);
   Launch l{k.kernel, k.smem, k.stages, p.args.threads_per_block, blocks, false, false, blocks_per_sm_cap(k),
-           k.cache_rows};
+           k.cache_rows, k.kind};
   if (k.stages == 0 || blocks == 0) return l;
   const bool small = p.args.row_groups() <= kFewGroupsPerBlock * blocks;
   const int lanes = p.args.lanes;
@@ -763,7 +779,7 @@ Launch launch_for(const Plan& p) {
     one.grid_blocks = one.args.row_groups();
     k = choose_kernel(one, true);
     blocks = blocks_for(one, k);
-    l = {k.kernel, k.smem, k.stages, lanes, blocks, false, false, blocks_per_sm_cap(k), k.cache_rows};
+    l = {k.kernel, k.smem, k.stages, lanes, blocks, false, false, blocks_per_sm_cap(k), k.cache_rows, k.kind};
   }
   // Either variant only where as many of its blocks are resident at once (its registers may differ).
   const auto fits = [&](KernelFn alt) { return alt != nullptr && resident_blocks(alt, l.threads, k.smem) >= blocks; };
@@ -823,7 +839,8 @@ std::int64_t launch_blocks(const Plan& p) { return launch_for(p).blocks; }
 
 std::string describe_launch(const Plan& p) {
   const Launch l = launch_for(p);
-  return "launch_blocks=" + std::to_string(l.blocks) + " block_threads=" + std::to_string(l.threads) +
+  return std::string("kernel=") + kernel_name(l.kind) + " launch_blocks=" + std::to_string(l.blocks) +
+         " block_threads=" + std::to_string(l.threads) +
          " stages=" + std::to_string(l.stages) + " l2_prefetch=" + (l.l2_prefetch ? "1" : "0") +
          " bulk_copy=" + (l.bulk ? "1" : "0");
 }
@@ -840,8 +857,17 @@ int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran, const LaunchO
   // construction, whatever the runtime would make of the attribute.
   const bool overlap = options.overlap_previous && device_info().dependent_launch;
   const std::size_t smem = overlap ? overlap_smem(l) : l.smem;
+  launches_by_kind[static_cast<int>(l.kind)].fetch_add(1, std::memory_order_relaxed);
   return static_cast<int>(sg_launch(l.kernel, grid, block, smem, static_cast<hipStream_t>(stream), overlap, a,
                                     groups, l.stages, blocks_ran));
+}
+
+std::map<std::string, std::int64_t> launch_counts() {
+  std::map<std::string, std::int64_t> m;
+  for (int k = 0; k < static_cast<int>(KernelKind::kCount); ++k) {
+    m[kKernelNames[k]] = launches_by_kind[k].load(std::memory_order_relaxed);
+  }
+  return m;
 }
 
 std::string error_text(int hip_error) {

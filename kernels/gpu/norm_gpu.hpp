@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "kernels/plan.hpp"
@@ -14,10 +15,12 @@ namespace strideguard::gpu {
 // the same bits). 0 when nothing runs.
 std::int64_t launch_blocks(const Plan& p);
 
-// The launch settings for plan p, for benchmark tables and tests: "launch_blocks=N block_threads=T stages=S
-// l2_prefetch=0|1 bulk_copy=0|1" (T: the plan's threads_per_block, or its lanes where small launches run blocks of
-// one row; stages 0: the unstaged kernel; l2_prefetch: whether the copies ask L2 for whole lines; bulk_copy: whether
-// each row's stages are filled by bulk copies, one a row and chunk, instead of a copy a thread and chunk).
+// The launch settings for plan p, for benchmark tables and tests: "kernel=K launch_blocks=N block_threads=T
+// stages=S l2_prefetch=0|1 bulk_copy=0|1" (K: the kernel program, one of unstaged, staged, staged-one-chunk,
+// staged-wide8, staged-resident, staged-one-stage, described in kernels/gpu/norm_gpu.hip; T: the plan's
+// threads_per_block, or its lanes where small launches run blocks of one row; stages 0: the unstaged kernel;
+// l2_prefetch: whether the copies ask L2 for whole lines; bulk_copy: whether each row's stages are filled by bulk
+// copies, one a row and chunk, instead of a copy a thread and chunk).
 std::string describe_launch(const Plan& p);
 
 // How launch_norm enqueues a kernel (not what it computes: the bytes are the same either way).
@@ -39,6 +42,10 @@ struct LaunchOptions {
 // @post with options.overlap_previous, the bytes written are those of the same launch without it, also when p's
 // inputs are the previous kernel's outputs (test GpuPdlChains.ChainsWriteTheSameBytesWithAndWithoutOverlap).
 int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran, const LaunchOptions& options = {});
+
+// How many launches launch_norm has enqueued in this process, by kernel program (describe_launch's kernel=, every
+// name present): for tests that must show which kernels their cases reach.
+std::map<std::string, std::int64_t> launch_counts();
 
 // The runtime's name and text for an error code from launch_norm or any call in kernels/gpu/.
 std::string error_text(int hip_error);

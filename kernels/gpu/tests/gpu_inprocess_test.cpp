@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <map>
+#include <string>
+
 #include "harness/case_builder.hpp"
 #include "harness/oracle.hpp"
 #include "kernels/gpu/norm_gpu.hpp"
@@ -57,6 +61,7 @@ TEST_F(GpuPoison, GpuAndCpuWriteIdenticalBytes) {
 TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
   struct Expect {
     Case c;
+    std::string kernel;  // describe_launch()'s kernel=
     std::string launch;  // expected at the end of describe_launch()
   };
   const Layout rows4096 = *make_layout({600, 4096}, {4096, 1});
@@ -65,56 +70,85 @@ TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
   const Layout many4096 = *make_layout({6000, 4096}, {4096, 1});
   const std::vector<Expect> expects = {
       // 128-lane rows (16-bit, 4096): one-row blocks, plain and fused with post.
-      {make_case(Op::kRmsNorm, DType::kBF16, rows4096), "block_threads=128 stages=2 l2_prefetch=1 bulk_copy=0"},
+      {make_case(Op::kRmsNorm, DType::kBF16, rows4096),
+       "staged", "block_threads=128 stages=2 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kFusedAddRmsNorm, DType::kF16, rows4096, 0, true),
-       "block_threads=128 stages=2 l2_prefetch=1 bulk_copy=0"},
+       "staged", "block_threads=128 stages=2 l2_prefetch=1 bulk_copy=0"},
       // 64-lane rows (16-bit, 2048, padded pitch) and a packed-QKV K slice (4 lanes): the plan's 256-thread blocks,
       // with the prefetch.
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({300, 2048}, {2560, 1}), 300 * 2560),
-       "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
+       "staged", "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({64, 8, 128}, {6144, 128, 1}, 4096), 64 * 6144),
-       "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
+       "staged", "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
       // Large launches: plain rows and fused rows with post_residual_addition get bulk copies, fused rows without
       // it keep a copy a thread.
-      {make_case(Op::kRmsNorm, DType::kBF16, many4096), "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1"},
+      {make_case(Op::kRmsNorm, DType::kBF16, many4096),
+       "staged", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1"},
       {make_case(Op::kFusedAddRmsNorm, DType::kBF16, many4096, 0, true),
-       "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1"},
-      {make_case(Op::kFusedAddRmsNorm, DType::kF16, many4096), "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
+       "staged", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1"},
+      {make_case(Op::kFusedAddRmsNorm, DType::kF16, many4096),
+       "staged", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
       // Wide rows (256 lanes of 5-8 chunks): 12288 bf16 (6 chunks a thread), 9000 bf16 (5, the last one past the
       // row for most lanes), f32 8192 at a padded pitch (8); staged, small and large; fused wide rows staged too
       // (stage-resident), without post small and with post large (1100 rows: more than 8 row groups a block at one
       // block a multiprocessor on up to 137 multiprocessors).
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({40, 12288}, {12288, 1})),
-       "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
+       "staged-wide8", "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kRmsNorm, DType::kF32, *make_layout({24, 8192}, {8196, 1}), 24 * 8196),
-       "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
+       "staged-wide8", "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({3000, 9000}, {9000, 1})),
-       "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1"},
+       "staged-wide8", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1"},
       {make_case(Op::kFusedAddRmsNorm, DType::kBF16, *make_layout({40, 12288}, {12288, 1})),
-       "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
+       "staged-resident", "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kFusedAddRmsNorm, DType::kF16, *make_layout({1100, 16384}, {16384, 1}), 0, true),
-       "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
+       "staged-resident", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
       // Fused rows of 9-16 chunks: one stage, refilled after pass 1. f32 16384 with post (16 chunks, 192 KiB) small,
       // bf16 20000 (10 chunks, the last past the row for most lanes) large.
       {make_case(Op::kFusedAddRmsNorm, DType::kF32, *make_layout({20, 16384}, {16384, 1}), 0, true),
-       "block_threads=256 stages=1 l2_prefetch=1 bulk_copy=0"},
+       "staged-one-stage", "block_threads=256 stages=1 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kFusedAddRmsNorm, DType::kBF16, *make_layout({1100, 20000}, {20000, 1})),
-       "block_threads=256 stages=1 l2_prefetch=0 bulk_copy=0"},
+       "staged-one-stage", "block_threads=256 stages=1 l2_prefetch=0 bulk_copy=0"},
       // Rows resident in their stage: bf16 20000 (10 chunks a thread), f32 16384 (16), small and large (1100 rows:
       // more than 8 row groups a block at one block a multiprocessor on up to 137 multiprocessors).
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({20, 20000}, {20000, 1})),
-       "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
+       "staged-resident", "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kRmsNorm, DType::kF32, *make_layout({1100, 16384}, {16384, 1})),
-       "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
+       "staged-resident", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
   };
   for (const Expect& e : expects) {
     HostArena host;
     const PlanResult p = plan(bind_case(e.c, host).call);
     ASSERT_TRUE(p.ok()) << print_case(e.c);
     const std::string launch = gpu::describe_launch(p.plan);
+    EXPECT_EQ(launch.rfind("kernel=" + e.kernel + " ", 0), 0u) << launch << "\n" << print_case(e.c);
     ASSERT_GE(launch.size(), e.launch.size());
     EXPECT_EQ(launch.substr(launch.size() - e.launch.size()), e.launch) << launch << "\n" << print_case(e.c);
     EXPECT_EQ(gpu_tests::compare_gpu_cpu(e.c, arena_), "") << launch << "\n" << print_case(e.c);
+  }
+}
+
+// The generated cases' wide rows (gpu_cases.cpp: hidden 12288, 16384, 32768 at any of its layouts, placements and
+// in-place forms) reach every wide-row kernel, and each writes the CPU backend's bytes: what the launch test above
+// pins for a few contiguous shapes, over random layouts (padded and misaligned rows, packed-QKV-like offsets, padded
+// residuals, out over x). The launches are counted by kernel program in this process (gpu::launch_counts).
+TEST_F(GpuPoison, GeneratedWideRowsReachEveryWideKernelAndWriteTheCpuBytes) {
+  const std::map<std::string, std::int64_t> before = gpu::launch_counts();
+  int wide = 0;
+  for (std::int64_t i = 0; wide < 120 && i < 4000; ++i) {
+    const Case c = gpu_tests::generated_case(21, i);
+    const Layout& x = c[OperandId::kX].layout;
+    if (x.shape[x.rank - 1] <= 8192) continue;
+    ++wide;
+    const auto inputs = wide % 2 ? gpu_tests::Inputs::kWithSpecials : gpu_tests::Inputs::kCaseValues;
+    ASSERT_EQ(gpu_tests::compare_gpu_cpu(c, arena_, inputs), "") << "case " << i << "\n" << print_case(c);
+  }
+  EXPECT_EQ(wide, 120);
+  const std::map<std::string, std::int64_t> after = gpu::launch_counts();
+  std::string tally;
+  for (const auto& [k, n] : after) tally += " " + k + "=" + std::to_string(n - before.at(k));
+  std::printf("%d generated wide-row cases (GPU and CPU runs each), launches by kernel:%s\n", wide, tally.c_str());
+  for (const char* k : {"staged-wide8", "staged-resident", "staged-one-stage", "unstaged"}) {
+    EXPECT_GT(after.at(k) - before.at(k), 0) << "no generated wide row ran kernel " << k;
   }
 }
 
