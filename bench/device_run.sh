@@ -10,7 +10,8 @@
 #                                         passes; ALT_ARGS), races (one block a launch: GPU == CPU, racecheck,
 #                                         synccheck), copy (bench/copy_probe: which engine runs cudaMemcpy,
 #                                         what copies of the cases' bytes reach), mutant (the overlap tests against
-#                                         DIR/gpu_inprocess_test_mutant, built without the kernels' wait)
+#                                         DIR/gpu_inprocess_test_mutant, built without the kernels' wait),
+#                                         memcheck_tests (the launch tests under compute-sanitizer memcheck)
 # Logs go to $OUT (or ./device-logs); every part prints its command and the tail of its output.
 set -uo pipefail
 dir=$(cd "$1" && pwd); shift
@@ -109,6 +110,11 @@ for part in $parts; do
           TAIL=2 step "$(basename "$b")_$pass" "$b" ${ALT_ARGS:-} --csv "$logs/$(basename "$b")_$pass.csv"
         done
       done ;;
+    memcheck_tests)
+      # The in-process launch tests under memcheck: the pinned shapes of every kernel program and the generated wide
+      # rows (GPU == CPU there too), poison mode as the tests set it.
+      TAIL=8 step memcheck_launch_tests compute-sanitizer --tool memcheck --error-exitcode 3 "$dir/gpu_inprocess_test" \
+        --gtest_filter='GpuPoison.LaunchVariants*:GpuPoison.GeneratedWide*' ;;
     copy)
       # Which engine runs a device-to-device cudaMemcpy, and what copies of the cases' bytes reach by each means
       # (cudaMemcpy(2D)Async, load/store kernels, bulk copies): docs/performance.md, "What a copy reaches".

@@ -66,6 +66,19 @@ constexpr std::int64_t kMaxGridBlocks = 2147483647;
 #endif
 constexpr int kBlocksPerSm = SG_NORM_MIN_BLOCKS;
 
+// Chunks whose pass-2 loads the stage-resident and one-stage kernels issue together before computing any of them,
+// kept as stored (4 registers a chunk): their pass 2 reads the weight (the one-stage kernel also residual_out) from
+// memory, mostly L2, and with one load at a time (the resident kernels until v19; four, the one-stage kernel) each
+// chunk waited a whole round trip while one block of 8 warps is all a multiprocessor has. 16 is every chunk of their
+// rows: all of a row's pass-2 loads are in flight before its first store. Measured on the H200 (docs/performance.md,
+// v19, stop 17 runs 4 and 5): contiguous 4096x16384 f32 175 -> 145 us (1 at a time -> 4: 156, 8: 153), fused add
+// 4096x16384 f32 348 -> 292 us (4 -> 8: 303), 16-bit 147-162 -> 144 us; 79-180 registers at a launch bound of one
+// block (their stages allow no more), no spills. SG_PASS2_BATCH sets another count at build time (screening).
+#ifndef SG_PASS2_BATCH
+#define SG_PASS2_BATCH 16
+#endif
+constexpr int kPass2Batch = SG_PASS2_BATCH;
+
 // Stages of the staged kernel at most (staging() below says how many a launch gets).
 constexpr int kMaxStages = 8;
 
@@ -160,8 +173,10 @@ __global__ void __launch_bounds__(kMaxLanes, 3)
 // is started after that barrier. The kernels without it are the code they were before (a template argument).
 //
 // kResident (rows too wide for any register cache: plain rows of 9-16 chunks a thread, fused rows of 5-8): the row
-// stays in its stage, and pass 2 reads it from there again instead of from memory, with the weight read chunk by
-// chunk as the plan's uncached program does; the same arithmetic in the same order, so the same bytes. Plain rows:
+// stays in its stage, and pass 2 reads it from there again instead of from memory, with the weight read from memory
+// as the plan's uncached program does (the loads of kPass2Batch chunks, every chunk of these rows, issued before the
+// first of their stores: the weight is read-only and no written view overlaps it); the same arithmetic in the same
+// order, so the same bytes. Plain rows:
 // pass 2 reads x's slots, which hold what it would re-read from x. Fused rows: pass 1 stores each chunk's sum s to
 // residual_out, whose chunk the uncached program's pass 2 reads back, and also writes s over x's slot, which pass 2
 // reads instead (no other thread writes this thread's columns of residual_out: written views do not overlap). A
@@ -172,16 +187,18 @@ __global__ void __launch_bounds__(kMaxLanes, 3)
 // kOneStage (fused rows of 9-16 chunks a thread, whose x, residual and post need 128-192 KiB a stage, so two do not
 // fit): one stage, refilled with the next row group's copies as soon as pass 1 has read it, so those copies are in
 // flight during the reduction and pass 2; pass 2 is the uncached program's (s read back from residual_out, which pass
-// 1 has just written, so mostly from L2), with the loads of four chunks (residual_out and weight) issued before any
-// of their stores: the same values, arithmetic and stores in the same order, so the same bytes (written views do not
-// overlap, so no store of out changes a later chunk of residual_out).
+// 1 has just written, so mostly from L2), with the loads of kPass2Batch chunks (residual_out and weight; every chunk
+// of these rows) issued before any of their stores: the same values, arithmetic and stores in the same order, so the
+// same bytes (written views do not overlap, so no store of out changes a later chunk of residual_out). Both kernels
+// are launched one block a multiprocessor (their stages allow no more), which is their launch bound too, so those
+// loads have the registers they need.
 //
 // Rows of one chunk a lane (chunks_per_thread == 1: since v12's geometry only rows of one chunk, e.g. 8 bf16) run
 // Prog::WithCached<1>: the same program with one cached chunk, so the compiler keeps no registers for the other
 // three and the kernel fits 4 blocks (64 registers): such rows do little work per byte, so more warps are needed
 // to keep the copies going.
 template <class Prog, bool kL2Prefetch, bool kBulk, bool kResident = false, bool kOneStage = false>
-__global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOneStage ? 1 : kBlocksPerSm))
+__global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOneStage || kResident ? 1 : kBlocksPerSm))
     norm_kernel_staged(SG_GRID_CONSTANT const KernelArgs a, std::int64_t groups, int stages, unsigned* blocks_ran) {
   extern __shared__ uint4 stage_slots[];
   __shared__ float group_sums[2][kMaxLanes / kReduceGroup];  // reduce_row's two buffers
@@ -257,10 +274,10 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
   if constexpr (kOneStage) {
     static_assert(!kBulk && !kResident && Prog::kRowOperands > 1, "one stage: fused rows, per-thread copies");
     using S = typename Prog::S;
-    // pass 2's chunks whose loads are issued together (residual_out and weight); the kernel's launch bound is one
-    // block a multiprocessor (its stage allows no more), so the batch has the registers it needs (at the two-block
-    // bound of 128 registers the 16-bit kernels spilled 20-36 bytes)
-    constexpr int kBatch = 4;
+    // pass 2's chunks whose loads are issued together (residual_out and weight): kPass2Batch; the kernel's launch
+    // bound is one block a multiprocessor (its stage allows no more), so the batch has the registers it needs (at the
+    // two-block bound of 128 registers the 16-bit kernels spilled 20-36 bytes)
+    constexpr int kBatch = kPass2Batch;
     const std::int64_t step = gridDim.x;
     int parity = 0;  // the group_sums buffer of `group`
     issue(group, 0);
@@ -293,21 +310,27 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
         const std::int64_t out_off = Prog::row_off(a.out.rows, row);
         const std::int64_t src_off = Prog::row_off(a.residual_out.rows, row);
         for (int k0 = 0; k0 < shape.chunks; k0 += kBatch) {
-          float v[kBatch][Prog::kChunk], w[kBatch][Prog::kChunk];
+          // As stored (4 registers a chunk whatever the dtype), converted when used, as pass2_load and load_chunk
+          // convert them.
+          S rs[kBatch][Prog::kChunk], ws[kBatch][Prog::kChunk];
           SG_UNROLL
           for (int j = 0; j < kBatch; ++j) {
             const std::int64_t col0 = Prog::chunk_col(a, lane, k0 + j);
             if (k0 + j >= shape.chunks || col0 >= a.hidden) break;
             const int n = Prog::chunk_len(a, col0);
-            Prog::pass2_load(a, m, src_off, col0, n, v[j]);
-            Prog::load_chunk(m, OperandId::kWeight, a.weight, a.weight.rows.offset, col0, a.weight.col_stride, n,
-                             w[j]);
+            Prog::load_raw(m, OperandId::kResidualOut, a.residual_out, src_off, col0, a.residual_out.col_stride, n,
+                           rs[j]);
+            Prog::load_raw(m, OperandId::kWeight, a.weight, a.weight.rows.offset, col0, a.weight.col_stride, n,
+                           ws[j]);
           }
           SG_UNROLL
           for (int j = 0; j < kBatch; ++j) {
             const std::int64_t col0 = Prog::chunk_col(a, lane, k0 + j);
             if (k0 + j >= shape.chunks || col0 >= a.hidden) break;
-            Prog::pass2_chunk_w(a, m, out_off, col0, Prog::chunk_len(a, col0), inv, v[j], w[j]);
+            float v[Prog::kChunk], w[Prog::kChunk];
+            Prog::decode(rs[j], Prog::kChunk, v);
+            Prog::decode(ws[j], Prog::kChunk, w);
+            Prog::pass2_chunk_w(a, m, out_off, col0, Prog::chunk_len(a, col0), inv, v, w);
           }
         }
       }
@@ -368,14 +391,29 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
         if (live) {
           const float inv = Prog::inv_rms(a, total);
           const std::int64_t out_off = Prog::row_off(a.out.rows, row);
-          for (int k = 0; k < shape.chunks; ++k) {
-            const std::int64_t col0 = Prog::chunk_col(a, lane, k);
-            if (col0 >= a.hidden) break;
-            S xs[Prog::kChunk];
-            stage_chunk(0, k, xs);
-            float v[Prog::kChunk];
-            Prog::decode(xs, Prog::kChunk, v);  // as the uncached pass 2's load_chunk converts x (residual_out)
-            Prog::pass2_chunk(a, m, out_off, col0, Prog::kChunk, inv, v);
+          // kPass2Batch chunks at a time: their weight loads (from L2: every row reads the same weight) issued
+          // together, then each chunk as pass2_chunk computes and stores it (weight and out never overlap: the
+          // planner forbids a written view to overlap any other operand).
+          for (int k0 = 0; k0 < shape.chunks; k0 += kPass2Batch) {
+            S ws[kPass2Batch][Prog::kChunk];  // as stored, converted when used, as load_chunk converts them
+            SG_UNROLL
+            for (int j = 0; j < kPass2Batch; ++j) {
+              const std::int64_t col0 = Prog::chunk_col(a, lane, k0 + j);
+              if (k0 + j >= shape.chunks || col0 >= a.hidden) break;
+              Prog::load_raw(m, OperandId::kWeight, a.weight, a.weight.rows.offset, col0, a.weight.col_stride,
+                             Prog::kChunk, ws[j]);
+            }
+            SG_UNROLL
+            for (int j = 0; j < kPass2Batch; ++j) {
+              const std::int64_t col0 = Prog::chunk_col(a, lane, k0 + j);
+              if (k0 + j >= shape.chunks || col0 >= a.hidden) break;
+              S xs[Prog::kChunk];
+              stage_chunk(0, k0 + j, xs);
+              float v[Prog::kChunk], w[Prog::kChunk];
+              Prog::decode(xs, Prog::kChunk, v);  // as the uncached pass 2's load_chunk converts x (residual_out)
+              Prog::decode(ws[j], Prog::kChunk, w);
+              Prog::pass2_chunk_w(a, m, out_off, col0, Prog::kChunk, inv, v, w);
+            }
           }
         }
       } else {
