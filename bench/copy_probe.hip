@@ -15,6 +15,7 @@
 #include "kernels/gpu/hip_compat.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "bench/gpu_timing.hpp"
+#include "bench/layout_copy.hpp"
 
 using namespace strideguard;
 using namespace strideguard::bench;
@@ -37,20 +39,18 @@ struct CopyLayout {
   std::int64_t chunks() const { return rows * run_chunks; }
   std::int64_t src_chunks() const { return (rows - 1) * pitch_chunks + run_chunks; }
   double read_bytes() const { return 16.0 * static_cast<double>(chunks()); }
+  // The layout copy's arguments for copying src to dst (one input, one output, the runs as rows of one head).
+  LayoutCopyArgs copy_args(const void* src, void* dst) const;
 };
 
-__host__ __device__ inline std::int64_t src_chunk(std::int64_t i, int run_log2, std::int64_t pitch) {
-  return (i >> run_log2) * pitch + (i & ((std::int64_t{1} << run_log2) - 1));
-}
-
-int log2_of(std::int64_t v) {
-  int l = 0;
-  while ((std::int64_t{1} << l) < v) ++l;
-  if ((std::int64_t{1} << l) != v) {
-    std::fprintf(stderr, "ERROR: run of %lld chunks: expected a power of two\n", static_cast<long long>(v));
-    std::exit(1);
-  }
-  return l;
+LayoutCopyArgs CopyLayout::copy_args(const void* src, void* dst) const {
+  LayoutCopyArgs a;
+  a.in[0] = static_cast<const uint4*>(src);
+  a.out[0] = static_cast<uint4*>(dst);
+  a.chunks = chunks();
+  a.cpr_log2 = log2_exact(run_chunks, "run chunks");
+  a.pitch0 = pitch_chunks;
+  return a;
 }
 
 __global__ void fill_words(std::uint32_t* p, std::int64_t n, std::uint32_t seed) {
@@ -63,33 +63,11 @@ __global__ void fill_words(std::uint32_t* p, std::int64_t n, std::uint32_t seed)
 }
 
 // Counts destination chunks that differ from their source chunk (atomically into *bad).
-__global__ void count_mismatches(const uint4* src, const uint4* dst, std::int64_t chunks, int run_log2,
-                                 std::int64_t pitch, unsigned long long* bad) {
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < chunks;
+__global__ void count_mismatches(LayoutCopyArgs c, unsigned long long* bad) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < c.chunks;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const uint4 a = src[src_chunk(i, run_log2, pitch)], b = dst[i];
+    const uint4 a = c.in[0][c.x_chunk(i)], b = c.out[0][i];
     if (a.x != b.x || a.y != b.y || a.z != b.z || a.w != b.w) atomicAdd(bad, 1ull);
-  }
-}
-
-// The load/store copy: gpu_bench's layout copy for one input and one output (four chunks a thread in flight).
-__global__ void __launch_bounds__(256) lsu_copy(const uint4* src, uint4* dst, std::int64_t chunks, int run_log2,
-                                                std::int64_t pitch) {
-  constexpr int kUnroll = 4;
-  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t i0 = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i0 < chunks;
-       i0 += kUnroll * stride) {
-    uint4 v[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const std::int64_t i = i0 + u * stride;
-      if (i < chunks) v[u] = src[src_chunk(i, run_log2, pitch)];
-    }
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const std::int64_t i = i0 + u * stride;
-      if (i < chunks) dst[i] = v[u];
-    }
   }
 }
 
@@ -184,8 +162,7 @@ unsigned long long mismatches(const CopyLayout& l, Buffers& b, Call&& call) {
   SG_CHECK(hipMemset(b.dst[0], 0, static_cast<std::size_t>(l.chunks()) * 16));
   call(0, static_cast<hipStream_t>(nullptr));
   SG_CHECK(hipGetLastError());
-  hipLaunchKernelGGL(count_mismatches, dim3(1024), dim3(256), 0, nullptr, b.src[0], b.dst[0], l.chunks(),
-                     log2_of(l.run_chunks), l.pitch_chunks, bad);
+  hipLaunchKernelGGL(count_mismatches, dim3(1024), dim3(256), 0, nullptr, l.copy_args(b.src[0], b.dst[0]), bad);
   SG_CHECK(hipGetLastError());
   unsigned long long n = 0;
   SG_CHECK(hipMemcpy(&n, bad, sizeof n, hipMemcpyDeviceToHost));
@@ -220,7 +197,6 @@ struct Probe {
     const double need = 2 * l.read_bytes();  // read + write
     const int sets = static_cast<int>(std::max(2.0, 3.0 * static_cast<double>(prop.l2CacheSize) / need + 1));
     Buffers b = alloc_sets(l, sets);
-    const int run_log2 = log2_of(l.run_chunks);
     const bool contiguous = l.run_chunks == l.pitch_chunks;
     double best = 0;
     auto report = [&](const std::string& how, double ms, unsigned long long bad) {
@@ -254,14 +230,14 @@ struct Probe {
       });
     }
     // The load/store copy: a thread per four chunks, and persistent grids.
-    std::vector<std::pair<std::string, std::int64_t>> grids = {{"lsu 4 chunks/thread", (l.chunks() + 1023) / 1024},
-                                                               {"lsu 8 blocks/SM", 8LL * prop.multiProcessorCount}};
+    const std::array<std::int64_t, 2> lsu = layout_copy_grids(l.chunks(), prop.multiProcessorCount);
+    std::vector<std::pair<std::string, std::int64_t>> grids = {{"lsu 4 chunks/thread", lsu[0]},
+                                                               {"lsu 8 blocks/SM", lsu[1]}};
     if (!quick) grids.push_back({"lsu 4 blocks/SM", 4LL * prop.multiProcessorCount});
     for (const auto& [how, blocks] : grids) {
       time(how, [&](int k, hipStream_t st) {
-        hipLaunchKernelGGL(lsu_copy, dim3(static_cast<unsigned>(blocks)), dim3(256), 0, st,
-                           b.src[static_cast<std::size_t>(k)], b.dst[static_cast<std::size_t>(k)], l.chunks(),
-                           run_log2, l.pitch_chunks);
+        hipLaunchKernelGGL((layout_copy<1, 1>), dim3(static_cast<unsigned>(blocks)), dim3(256), 0, st,
+                           l.copy_args(b.src[static_cast<std::size_t>(k)], b.dst[static_cast<std::size_t>(k)]));
       });
     }
 #if SG_HAVE_BULK_COPY
@@ -367,8 +343,8 @@ struct Probe {
       SG_CHECK(hipMemcpy2DAsync(b.dst[0], 2048, b.src[0], 12288, 2048, 16384, hipMemcpyDeviceToDevice, st));
     });
     probe("lsu copy kernel 32 MiB (control)", l, [&](Buffers& b, hipStream_t st) {
-      hipLaunchKernelGGL(lsu_copy, dim3(static_cast<unsigned>(8 * prop.multiProcessorCount)), dim3(256), 0, st,
-                         b.src[0], b.dst[0], l.chunks(), log2_of(l.run_chunks), l.pitch_chunks);
+      hipLaunchKernelGGL((layout_copy<1, 1>), dim3(static_cast<unsigned>(8 * prop.multiProcessorCount)), dim3(256), 0,
+                         st, l.copy_args(b.src[0], b.dst[0]));
       SG_CHECK(hipGetLastError());
     });
     for (hipEvent_t e : {a0, a1, b0, b1}) SG_CHECK(hipEventDestroy(e));

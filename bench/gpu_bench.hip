@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bench/gpu_timing.hpp"
+#include "bench/layout_copy.hpp"
 #include "kernels/cpu_backend.hpp"
 #include "kernels/gpu/norm_gpu.hpp"
 #include "kernels/plan.hpp"
@@ -178,86 +179,6 @@ double same_size_copy_ms(double need, int nsets, bool graphs) {
     SG_CHECK(hipFree(dst[static_cast<std::size_t>(k)]));
   }
   return ms;
-}
-
-// The layout copy: the least work a case's data movement allows. Every 16-byte chunk of the case's inputs is read
-// once through the case's own row layout (x: its view, e.g. a K slice's 2 KiB rows at a 12 KiB pitch; residual and
-// post: dense), XOR-ed together, and written to every output (out; fused: residual_out too), dense: the same bytes,
-// the same addresses and the same access pattern as the norm, with no reduction, no arithmetic and no barrier. Its
-// time is a per-case yardstick of what the hardware allows (launch, ramp and tail included), which a 1 GiB copy
-// cannot be for the small cases. Row r of x starts at chunk x_off + (r >> heads_log2) * pitch0 +
-// (r & (heads - 1)) * pitch1 (every case's chunks per row and heads are powers of two, which the host checks).
-struct LayoutCopyArgs {
-  const uint4* in[3] = {};
-  uint4* out[2] = {};
-  int n_in = 1, n_out = 1;
-  std::int64_t chunks = 0;  // rows << cpr_log2
-  int cpr_log2 = 0, heads_log2 = 0;
-  std::int64_t x_off = 0, pitch0 = 0, pitch1 = 0;  // in chunks
-
-  // Where chunk i (of the dense outputs) is in x, in chunks: the kernel's read and the host check's.
-  __host__ __device__ std::int64_t x_chunk(std::int64_t i) const {
-    const std::int64_t r = i >> cpr_log2;
-    return x_off + (r >> heads_log2) * pitch0 + (r & ((std::int64_t{1} << heads_log2) - 1)) * pitch1 +
-           (i & ((std::int64_t{1} << cpr_log2) - 1));
-  }
-};
-
-__host__ __device__ inline void xor_into(uint4& v, const uint4& w) {
-  v.x ^= w.x;
-  v.y ^= w.y;
-  v.z ^= w.z;
-  v.w ^= w.w;
-}
-
-// The two grids a layout copy of `chunks` chunks is timed with (the faster counts): one thread per four chunks
-// (every chunk's load issued by the first wave that reaches it), and a persistent grid of 8 blocks a
-// multiprocessor walking the chunks grid-stride.
-std::array<std::int64_t, 2> layout_copy_grids(std::int64_t chunks, int multiprocessors) {
-  return {(chunks + 1023) / 1024, std::int64_t{8} * multiprocessors};
-}
-
-template <int kIn, int kOut>
-__global__ void __launch_bounds__(256) layout_copy(LayoutCopyArgs a) {
-  constexpr int kUnroll = 4;  // four chunks a thread in flight per iteration
-  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t i0 = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i0 < a.chunks;
-       i0 += kUnroll * stride) {
-    uint4 v[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const std::int64_t i = i0 + u * stride;
-      if (i >= a.chunks) break;
-      v[u] = a.in[0][a.x_chunk(i)];
-#pragma unroll
-      for (int k = 1; k < kIn; ++k) xor_into(v[u], a.in[k][i]);
-    }
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const std::int64_t i = i0 + u * stride;
-      if (i >= a.chunks) break;
-#pragma unroll
-      for (int k = 0; k < kOut; ++k) a.out[k][i] = v[u];
-    }
-  }
-}
-
-using LayoutCopyFn = void (*)(LayoutCopyArgs);
-LayoutCopyFn layout_copy_kernel(int n_in, int n_out) {
-  if (n_in == 1 && n_out == 1) return layout_copy<1, 1>;
-  if (n_in == 2 && n_out == 2) return layout_copy<2, 2>;
-  if (n_in == 3 && n_out == 2) return layout_copy<3, 2>;
-  std::fprintf(stderr, "ERROR: layout copy: no kernel for %d inputs and %d outputs\n", n_in, n_out);
-  std::exit(1);
-}
-
-int log2_exact(std::int64_t v, const char* what) {
-  const int l = ceil_log2(v);
-  if (v <= 0 || (std::int64_t{1} << l) != v) {
-    std::fprintf(stderr, "ERROR: layout copy: %s = %lld is not a power of two\n", what, static_cast<long long>(v));
-    std::exit(1);
-  }
-  return l;
 }
 
 // The layout copy's arguments for one set: x through its view, the other operands dense.
