@@ -1,5 +1,5 @@
-// The layout copy kernel, shared by the GPU benchmarks (bench/gpu_bench.hip: each case's yardstick; bench/copy_probe.hip:
-// its load/store copy of a case's bytes).
+// The layout copy kernel, shared by the GPU benchmarks (bench/gpu_bench.hip: each case's yardstick;
+// bench/copy_probe.hip: its load/store copy of a case's bytes).
 #pragma once
 
 #include "kernels/gpu/hip_compat.hpp"
