@@ -149,6 +149,77 @@ __global__ void __launch_bounds__(kMaxLanes, 3)
   }
 }
 
+// Pass 1 of one row of the stage-resident and one-stage kernels (vector programs: whole chunks), from the stage
+// (slot(o, k): operand o's chunk k, as visit_row_loads filled it), in increasing k as every program's pass 1. With
+// kKeepSums (the resident kernel's fused rows) each chunk's sum s, as pass 1 stores it to residual_out, is written
+// back over x's slot, which that kernel's pass 2 reads instead of residual_out.
+template <class Prog, bool kKeepSums, class Slot>
+__device__ void pass1_from_stage(const KernelArgs& a, GpuMem& m, std::int64_t row, int lane, int chunks, Slot&& slot,
+                                 float& partial) {
+  using S = typename Prog::S;
+  constexpr bool kFusedRows = Prog::kRowOperands > 1;
+  typename Prog::Pass1Rows r{};  // plain rows: pass 1 stores nothing; fused: residual_out's row
+  if constexpr (kFusedRows) r.residual_out = Prog::row_off(a.residual_out.rows, row);
+  auto stage_chunk = [&](int o, int k, S (&xs)[Prog::kChunk]) {
+    const uint4 v = *slot(o, k);
+    std::memcpy(xs, &v, sizeof v);
+  };
+  for (int k = 0; k < chunks; ++k) {
+    const std::int64_t col0 = Prog::chunk_col(a, lane, k);
+    if (col0 >= a.hidden) break;
+    S xs[Prog::kChunk], rs[Prog::kChunk] = {}, ps[Prog::kChunk] = {};
+    stage_chunk(0, k, xs);
+    if constexpr (kFusedRows) {
+      stage_chunk(1, k, rs);
+      if (a.has_post) stage_chunk(2, k, ps);
+    }
+    Prog::pass1_compute(a, m, r, col0, Prog::kChunk, partial, xs, rs, ps);
+    if constexpr (kKeepSums) {  // xs: s as stored to residual_out
+      uint4 v;
+      std::memcpy(&v, xs, sizeof v);
+      *slot(0, k) = v;
+    }
+  }
+}
+
+// Pass 2 of one row of the stage-resident and one-stage kernels (vector programs: whole chunks), kPass2Batch chunks
+// at a time: first every chunk's loads of the batch, kept as stored (the weight, and with kValuesFromMemory the
+// value, value(k, col0, raw)), then chunk by chunk (without kValuesFromMemory the value read now, value(k, col0,
+// raw)), the value and the weight converted as load_chunk converts them, scaled and stored as pass2_chunk_w does.
+// Issuing the loads first is safe because the weight is read-only and no written view overlaps any other operand
+// (the planner's rule), so no store of out changes a later chunk's loads.
+template <class Prog, bool kValuesFromMemory, class Value>
+__device__ void pass2_in_batches(const KernelArgs& a, GpuMem& m, int lane, int chunks, std::int64_t out_off,
+                                 float inv, Value&& value) {
+  using S = typename Prog::S;
+  for (int k0 = 0; k0 < chunks; k0 += kPass2Batch) {
+    S vs[kPass2Batch][Prog::kChunk], ws[kPass2Batch][Prog::kChunk];  // 4 registers a chunk whatever the dtype
+    SG_UNROLL
+    for (int j = 0; j < kPass2Batch; ++j) {
+      const std::int64_t col0 = Prog::chunk_col(a, lane, k0 + j);
+      if (k0 + j >= chunks || col0 >= a.hidden) break;
+      if constexpr (kValuesFromMemory) value(k0 + j, col0, vs[j]);
+      Prog::load_raw(m, OperandId::kWeight, a.weight, a.weight.rows.offset, col0, a.weight.col_stride, Prog::kChunk,
+                     ws[j]);
+    }
+    SG_UNROLL
+    for (int j = 0; j < kPass2Batch; ++j) {
+      const std::int64_t col0 = Prog::chunk_col(a, lane, k0 + j);
+      if (k0 + j >= chunks || col0 >= a.hidden) break;
+      float v[Prog::kChunk], w[Prog::kChunk];
+      if constexpr (kValuesFromMemory) {
+        Prog::decode(vs[j], Prog::kChunk, v);
+      } else {
+        S xs[Prog::kChunk];
+        value(k0 + j, col0, xs);
+        Prog::decode(xs, Prog::kChunk, v);
+      }
+      Prog::decode(ws[j], Prog::kChunk, w);
+      Prog::pass2_chunk_w(a, m, out_off, col0, Prog::kChunk, inv, v, w);
+    }
+  }
+}
+
 // The staged kernel: vector-access plans with the row cache on (every chunk of a row in registers), which is
 // every contiguous or padded row and every packed-QKV head slice whose pitch and offset are 16-byte multiples.
 // A persistent grid (as many blocks as fit on the device, each walking row groups grid-stride) in which every
@@ -274,10 +345,6 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
   if constexpr (kOneStage) {
     static_assert(!kBulk && !kResident && Prog::kRowOperands > 1, "one stage: fused rows, per-thread copies");
     using S = typename Prog::S;
-    // pass 2's chunks whose loads are issued together (residual_out and weight): kPass2Batch; the kernel's launch
-    // bound is one block a multiprocessor (its stage allows no more), so the batch has the registers it needs (at the
-    // two-block bound of 128 registers the 16-bit kernels spilled 20-36 bytes)
-    constexpr int kBatch = kPass2Batch;
     const std::int64_t step = gridDim.x;
     int parity = 0;  // the group_sums buffer of `group`
     issue(group, 0);
@@ -287,52 +354,23 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
       const bool live = row < a.rows;
       st.partial = 0.f;
       if (live) {
-        typename Prog::Pass1Rows r{};
-        r.residual_out = Prog::row_off(a.residual_out.rows, row);
-        for (int k = 0; k < shape.chunks; ++k) {  // increasing k, as every program's pass 1
-          const std::int64_t col0 = Prog::chunk_col(a, lane, k);
-          if (col0 >= a.hidden) break;
-          S xs[Prog::kChunk], rs[Prog::kChunk], ps[Prog::kChunk] = {};
-          const uint4 xv = *slot(0, 0, k), rv = *slot(0, 1, k);
-          std::memcpy(xs, &xv, sizeof xv);
-          std::memcpy(rs, &rv, sizeof rv);
-          if (a.has_post) {
-            const uint4 pv = *slot(0, 2, k);
-            std::memcpy(ps, &pv, sizeof pv);
-          }
-          Prog::pass1_compute(a, m, r, col0, Prog::kChunk, st.partial, xs, rs, ps);
-        }
+        pass1_from_stage<Prog, false>(a, m, row, lane, shape.chunks, [&](int o, int k) { return slot(0, o, k); },
+                                      st.partial);
       }
       issue(group + step, 0);  // this thread has read its slots: the next row group's copies go into them
       const float total = reduce_row(st.partial, t, lanes, group_sums[parity]);
       if (live) {
+        // The uncached program's pass 2: s read back from residual_out, which pass 1 has just written. The kernel's
+        // launch bound is one block a multiprocessor (its stage allows no more), so the batch has the registers it
+        // needs (at the two-block bound of 128 registers the 16-bit kernels spilled 20-36 bytes).
         const float inv = Prog::inv_rms(a, total);
         const std::int64_t out_off = Prog::row_off(a.out.rows, row);
         const std::int64_t src_off = Prog::row_off(a.residual_out.rows, row);
-        for (int k0 = 0; k0 < shape.chunks; k0 += kBatch) {
-          // As stored (4 registers a chunk whatever the dtype), converted when used, as pass2_load and load_chunk
-          // convert them.
-          S rs[kBatch][Prog::kChunk], ws[kBatch][Prog::kChunk];
-          SG_UNROLL
-          for (int j = 0; j < kBatch; ++j) {
-            const std::int64_t col0 = Prog::chunk_col(a, lane, k0 + j);
-            if (k0 + j >= shape.chunks || col0 >= a.hidden) break;
-            const int n = Prog::chunk_len(a, col0);
-            Prog::load_raw(m, OperandId::kResidualOut, a.residual_out, src_off, col0, a.residual_out.col_stride, n,
-                           rs[j]);
-            Prog::load_raw(m, OperandId::kWeight, a.weight, a.weight.rows.offset, col0, a.weight.col_stride, n,
-                           ws[j]);
-          }
-          SG_UNROLL
-          for (int j = 0; j < kBatch; ++j) {
-            const std::int64_t col0 = Prog::chunk_col(a, lane, k0 + j);
-            if (k0 + j >= shape.chunks || col0 >= a.hidden) break;
-            float v[Prog::kChunk], w[Prog::kChunk];
-            Prog::decode(rs[j], Prog::kChunk, v);
-            Prog::decode(ws[j], Prog::kChunk, w);
-            Prog::pass2_chunk_w(a, m, out_off, col0, Prog::chunk_len(a, col0), inv, v, w);
-          }
-        }
+        pass2_in_batches<Prog, true>(a, m, lane, shape.chunks, out_off, inv,
+                                     [&](int, std::int64_t col0, S (&raw)[Prog::kChunk]) {
+                                       Prog::load_raw(m, OperandId::kResidualOut, a.residual_out, src_off, col0,
+                                                      a.residual_out.col_stride, Prog::kChunk, raw);
+                                     });
       }
     }
     return;
@@ -362,59 +400,20 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
       if constexpr (kResident) {
         static_assert(!kBulk, "resident rows: per-thread copies");
         using S = typename Prog::S;
-        constexpr bool kFusedRows = Prog::kRowOperands > 1;
-        auto stage_chunk = [&](int o, int k, S (&xs)[Prog::kChunk]) {
-          const uint4 v = *slot(stage, o, k);
-          std::memcpy(xs, &v, sizeof v);
-        };
+        const auto stage_slot = [&](int o, int k) { return slot(stage, o, k); };
         if (live) {
-          typename Prog::Pass1Rows r{};  // plain rows: pass 1 stores nothing; fused: residual_out's row
-          if constexpr (kFusedRows) r.residual_out = Prog::row_off(a.residual_out.rows, row);
-          for (int k = 0; k < shape.chunks; ++k) {  // increasing k, as every program's pass 1
-            const std::int64_t col0 = Prog::chunk_col(a, lane, k);
-            if (col0 >= a.hidden) break;
-            S xs[Prog::kChunk], rs[Prog::kChunk] = {}, ps[Prog::kChunk] = {};
-            stage_chunk(0, k, xs);
-            if constexpr (kFusedRows) {
-              stage_chunk(1, k, rs);
-              if (a.has_post) stage_chunk(2, k, ps);
-            }
-            Prog::pass1_compute(a, m, r, col0, Prog::kChunk, st.partial, xs, rs, ps);
-            if constexpr (kFusedRows) {  // xs: s as stored to residual_out, for pass 2
-              uint4 v;
-              std::memcpy(&v, xs, sizeof v);
-              *slot(stage, 0, k) = v;
-            }
-          }
+          pass1_from_stage<Prog, (Prog::kRowOperands > 1)>(a, m, row, lane, shape.chunks, stage_slot, st.partial);
         }
         const float total = reduce_row(st.partial, t, lanes, group_sums[parity]);
         if (live) {
+          // The values from the stage (plain rows: x; fused: the sums pass 1 kept there), the weight from memory
+          // (mostly L2: every row reads the same weight).
           const float inv = Prog::inv_rms(a, total);
-          const std::int64_t out_off = Prog::row_off(a.out.rows, row);
-          // kPass2Batch chunks at a time: their weight loads (from L2: every row reads the same weight) issued
-          // together, then each chunk as pass2_chunk computes and stores it (weight and out never overlap: the
-          // planner forbids a written view to overlap any other operand).
-          for (int k0 = 0; k0 < shape.chunks; k0 += kPass2Batch) {
-            S ws[kPass2Batch][Prog::kChunk];  // as stored, converted when used, as load_chunk converts them
-            SG_UNROLL
-            for (int j = 0; j < kPass2Batch; ++j) {
-              const std::int64_t col0 = Prog::chunk_col(a, lane, k0 + j);
-              if (k0 + j >= shape.chunks || col0 >= a.hidden) break;
-              Prog::load_raw(m, OperandId::kWeight, a.weight, a.weight.rows.offset, col0, a.weight.col_stride,
-                             Prog::kChunk, ws[j]);
-            }
-            SG_UNROLL
-            for (int j = 0; j < kPass2Batch; ++j) {
-              const std::int64_t col0 = Prog::chunk_col(a, lane, k0 + j);
-              if (k0 + j >= shape.chunks || col0 >= a.hidden) break;
-              S xs[Prog::kChunk];
-              stage_chunk(0, k0 + j, xs);
-              float v[Prog::kChunk], w[Prog::kChunk];
-              Prog::decode(xs, Prog::kChunk, v);  // as the uncached pass 2's load_chunk converts x (residual_out)
-              Prog::decode(ws[j], Prog::kChunk, w);
-              Prog::pass2_chunk_w(a, m, out_off, col0, Prog::kChunk, inv, v, w);
-            }
-          }
+          pass2_in_batches<Prog, false>(a, m, lane, shape.chunks, Prog::row_off(a.out.rows, row), inv,
+                                        [&](int k, std::int64_t, S (&raw)[Prog::kChunk]) {
+                                          const uint4 v = *stage_slot(0, k);
+                                          std::memcpy(raw, &v, sizeof v);
+                                        });
         }
       } else {
         if (live) {
