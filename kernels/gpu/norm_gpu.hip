@@ -474,7 +474,11 @@ constexpr std::int64_t kFused16BlocksPerSm = 1;
 // 64 KiB and more were slower (73-75 us on Q). With few row groups a multiprocessor two blocks keep more rows in
 // flight: K slice 2048x8x128 5.3 us at two blocks against 5.7 at one, Q slice 2048 11.8 against 12.1. The switch
 // is at kDeepMinGroupsPerSm row groups a multiprocessor, between those cases (Q 2048: 7.8, K 16384: 15.5). f32
-// rows of 8 lanes were the same either way (within 1%), and keep the default.
+// rows of 8 lanes were the same either way (within 1%), and keep the default. These launches' copies ask for the L2
+// prefetch (whole 128-byte lines): measured on the H200 with v19 (docs/performance.md, stop 18 run 3, three passes
+// each in one binary): K slice 16384x8x128 bf16 20.3 -> 19.9 us, f16 20.4 -> 20.1 us (77.7% -> 79.0% of the copy
+// ceiling), Q slice 16384x32x128 16-bit unchanged (68.4 / 68.9 us either way); K f32 (two blocks, not these
+// launches) was slower with it, 37.7 -> 39.0 us.
 constexpr std::int64_t kDeepStageBudgetBytes = 48 * 1024;
 constexpr std::int64_t kDeepMinGroupsPerSm = 12;
 
@@ -629,6 +633,7 @@ struct Kernels {
   // keep it so, its program caching 4 chunks).
   bool cache_rows = false;
   KernelKind kind = KernelKind::kUnstaged;  // which program, for describe_launch and launch_counts
+  bool l2_prefetch = false;  // StagedSetting::l2_prefetch
 };
 
 // Small staged launches of 128-lane rows (16-bit rows of 2049-4096 elements, f32 rows of 1025-2048) run blocks of
@@ -649,15 +654,20 @@ constexpr std::int64_t kOneRowBlocksPerSm = 4;
 // their copies ask L2 for whole 128-byte lines (cp.async .L2::128B). Measured with v14 on the H200 (v15 in
 // docs/performance.md): small launches 1.01-1.05x faster with the hint (contiguous 2048x4096 bf16 12.0 -> 11.8 us, K
 // slice 2048x8x128 bf16 5.3 -> 5.1 us); large ones 0.95-1.01x (fused add+post 16384x4096 16-bit 170 -> 177 us), so
-// they go without.
+// they go without, except the narrow 16-bit rows' deep launches (kDeepStageBudgetBytes: 1.00-1.02x).
 constexpr std::int64_t kFewGroupsPerBlock = 8;
 
-// bf16 rows of 5-8 chunks a thread (wide_chunks 8: 8193-16384 elements) run one block a multiprocessor. Measured on
-// the H200 (docs/performance.md, stop 16 run 1, two passes each; stop 15 run 8 agreed): contiguous 4096x16384 bf16
-// 76.8 -> 72.9 us (82.6% -> 86.9% of the copy ceiling), with 64 KiB stages 73.0; f16 rows are slower so (78.4 ->
-// 80.8 us) and keep two. f32 rows of 8 chunks were not measured at one block (f32 4096x16384 is 16 chunks: the
-// stage-resident kernel, one block already).
-constexpr std::int64_t kWideBf16BlocksPerSm = 1;
+// Rows of 5-8 chunks a thread (wide_chunks 8: 16-bit rows of 8193-16384 elements, f32 of 4097-8192) run one block
+// a multiprocessor, and 16-bit ones copy a chunk a thread even in large launches (no bulk copies). Measured on the
+// H200 (docs/performance.md, v20, stop 18 runs 5 and 6, two passes each, one binary): contiguous 4096x16384 f16 78.1
+// us (two blocks, bulk copies, v19) -> 71.4 us (one block, a copy a thread; 80.8% -> 88.4% of the copy ceiling;
+// one block with bulk copies was slower, 80.8 us in stop 16), bf16 73.1 -> 71.4 us (one block already; 86.4% ->
+// 88.4%); f32 16384x8192 281.4 us (two blocks, bulk) -> 273.1 us with one block and bulk copies (89.7% -> 92.5%),
+// 279.6 us with one block and a copy a thread. Three stages at one block were slower (77.5 us in 16-bit). Whether
+// the dtype or the rows a block (31 in the 16-bit case, 124 in the f32 one) makes bulk copies lose there is not
+// separated: with bulk copies every warp waits for the whole row, with a copy a thread each warp only for its own
+// chunks, and 16-bit rows have twice the arithmetic a byte.
+constexpr std::int64_t kWideBlocksPerSm = 1;
 
 // The staged kernel's measured launch settings for plan p (the constants above say where each was measured): the
 // stage budget before SG_GPU_STAGE_KB, and the most blocks a multiprocessor before SG_GPU_BLOCKS_PER_SM (0: as
@@ -665,16 +675,17 @@ constexpr std::int64_t kWideBf16BlocksPerSm = 1;
 struct StagedSetting {
   std::int64_t budget_bytes = kStageBudgetBytes;
   std::int64_t max_per_sm = kStagedBlocksPerSm;
+  bool l2_prefetch = false;  // the prefetch on every launch of the setting, not only small ones (launch_for)
 };
 StagedSetting staged_setting(const Plan& p, bool one_row_blocks, int wide) {
   const bool k16 = dtype_size(p.dtype) == 2;
   if (one_row_blocks) return {kOneRowBlockBudgetBytes, kOneRowBlocksPerSm};
-  if (wide == kWideCachedChunks && p.dtype == DType::kBF16) return {kStageBudgetBytes, kWideBf16BlocksPerSm};
+  if (wide == kWideCachedChunks) return {kStageBudgetBytes, kWideBlocksPerSm};
   if (p.args.chunks_per_thread == 1) return {kStageBudgetBytes, 0};  // one-chunk programs: not capped
   if (k16 && p.op == Op::kFusedAddRmsNorm) return {kStageBudgetBytes, kFused16BlocksPerSm};
   if (k16 && p.args.lanes <= kReduceGroup &&
       p.args.row_groups() >= kDeepMinGroupsPerSm * device_info().multiprocessors) {
-    return {kDeepStageBudgetBytes, 1};
+    return {kDeepStageBudgetBytes, 1, true};
   }
   return {};
 }
@@ -706,7 +717,7 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
             if (p.args.lanes > kReduceGroup) bulk = norm_kernel_staged<P, false, true>;
           }
           return {norm_kernel_staged<P, false, false>, sg.bytes, sg.stages, set.max_per_sm,
-                  norm_kernel_staged<P, true, false>, bulk, false, KernelKind::kStaged};
+                  norm_kernel_staged<P, true, false>, bulk, false, KernelKind::kStaged, set.l2_prefetch};
         };
         if constexpr (Prog::kRowOperands == 1 && Prog::kSimple) {
           using Wide = typename Prog::template WithCached<kWideCachedChunks>;
@@ -714,6 +725,7 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
             Kernels k = kernels.template operator()<Wide>();
             k.cache_rows = true;
             k.kind = KernelKind::kWide8;
+            if (dtype_size(p.dtype) == 2) k.bulk = nullptr;  // a copy a thread (kWideBlocksPerSm)
             return k;
           }
           using Resident = typename Prog::template WithCached<kResidentChunks>;
@@ -794,7 +806,8 @@ struct Launch {
 // v17; two runs, the per-thread copies in the same run): contiguous 16384x4096 bf16 73.7 -> 70.7 us (85% -> 89% of
 // the copy ceiling), 16384x8192 and row-padded 1.03-1.05x in 16-bit, fused add+post 16384 1.004-1.044x; fused add
 // without post 0.98-1.01x (bf16 0.98x in both runs), and small launches 0.97-0.99x (they lose the L2 prefetch, and
-// the first copies of a block wait on one thread), so those keep a copy a thread.
+// the first copies of a block wait on one thread), so those keep a copy a thread, as do 16-bit rows of 5-8 chunks a
+// thread (kWideBlocksPerSm).
 //
 // Plan p's launch. Tuning knobs for benchmarks (read once per process): SG_GPU_ONE_ROW_BLOCKS=0 keeps the plan's
 // blocks, SG_GPU_L2_PREFETCH=0 / 1 asks for the prefetch on no / every staged launch, SG_GPU_BULK=0 / 1 uses bulk
@@ -827,7 +840,7 @@ Launch launch_for(const Plan& p) {
     l.bulk = true;
     return l;
   }
-  const bool want_prefetch = prefetch_knob >= 0 ? prefetch_knob != 0 : small;
+  const bool want_prefetch = prefetch_knob >= 0 ? prefetch_knob != 0 : small || k.l2_prefetch;
   if (want_prefetch && fits(k.prefetching)) {
     l.kernel = k.prefetching;
     l.l2_prefetch = true;

@@ -54,10 +54,11 @@ TEST_F(GpuPoison, GpuAndCpuWriteIdenticalBytes) {
 // The launch variants (norm_gpu.hip launch_for) go where they were measured to help, and write the CPU backend's
 // bytes: small launches (few row groups a block) get blocks of one row for 128-lane rows and the L2 prefetch on
 // every staged launch; large launches of rows wider than a warp get bulk copies where the rows are plain or fused
-// with post_residual_addition; large fused launches without post and narrow rows get neither; plain rows of 5-8
-// chunks a thread (which the plan leaves uncached) run the staged kernels with an 8-chunk cache, plain rows of 9-16
-// chunks and fused rows of 5-8 the staged kernel that keeps the row in its stage, fused rows of 9-16 the one-stage
-// kernel. In-process: the launch settings ask the device how many blocks fit.
+// with post_residual_addition; large fused launches without post get neither, narrow 16-bit rows with many row
+// groups one block with deeper stages and the prefetch; plain rows of 5-8 chunks a thread (which the plan leaves
+// uncached) run the staged kernels with an 8-chunk cache, plain rows of 9-16 chunks and fused rows of 5-8 the
+// staged kernel that keeps the row in its stage, fused rows of 9-16 the one-stage kernel. In-process: the launch
+// settings ask the device how many blocks fit.
 TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
   struct Expect {
     Case c;
@@ -88,15 +89,26 @@ TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
        "staged", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1"},
       {make_case(Op::kFusedAddRmsNorm, DType::kF16, many4096),
        "staged", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
+      // Large launches of narrow 16-bit rows (at most a warp) with many row groups: one block a multiprocessor with
+      // 48 KiB of stages, and the prefetch (a packed-QKV K slice; contiguous 512-element rows). 20000 tokens and
+      // 30000 rows: at least 12 row groups a multiprocessor and more than 8 a block on up to 156 multiprocessors.
+      {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({20000, 8, 128}, {6144, 128, 1}, 4096), 20000 * 6144),
+       "staged", "block_threads=256 stages=3 l2_prefetch=1 bulk_copy=0"},
+      {make_case(Op::kRmsNorm, DType::kF16, *make_layout({30000, 512}, {512, 1})),
+       "staged", "block_threads=256 stages=3 l2_prefetch=1 bulk_copy=0"},
       // Wide rows (256 lanes of 5-8 chunks): 12288 bf16 (6 chunks a thread), 9000 bf16 (5, the last one past the
-      // row for most lanes), f32 8192 at a padded pitch (8); staged, small and large; fused wide rows staged too
-      // (stage-resident), without post small and with post large (1100 rows: more than 8 row groups a block at one
-      // block a multiprocessor on up to 137 multiprocessors).
+      // row for most lanes), f32 8192 at a padded pitch (8), f32 6000 (6); staged, small and large (one block a
+      // multiprocessor: 3000 and 2000 rows are more than 8 row groups a block on up to 249 multiprocessors), bulk
+      // copies in large launches of f32 rows only; fused wide rows staged too (stage-resident), without post small
+      // and with post large (1100 rows: more than 8 row groups a block at one block a multiprocessor on up to 137
+      // multiprocessors).
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({40, 12288}, {12288, 1})),
        "staged-wide8", "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kRmsNorm, DType::kF32, *make_layout({24, 8192}, {8196, 1}), 24 * 8196),
        "staged-wide8", "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({3000, 9000}, {9000, 1})),
+       "staged-wide8", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
+      {make_case(Op::kRmsNorm, DType::kF32, *make_layout({2000, 6000}, {6000, 1})),
        "staged-wide8", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1"},
       {make_case(Op::kFusedAddRmsNorm, DType::kBF16, *make_layout({40, 12288}, {12288, 1})),
        "staged-resident", "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
