@@ -634,6 +634,7 @@ struct Kernels {
   bool cache_rows = false;
   KernelKind kind = KernelKind::kUnstaged;  // which program, for describe_launch and launch_counts
   bool l2_prefetch = false;  // StagedSetting::l2_prefetch
+  bool bulk_when_large = true;  // large launches take `bulk` (not 16-bit 8-chunk rows: kWideBlocksPerSm)
 };
 
 // Small staged launches of 128-lane rows (16-bit rows of 2049-4096 elements, f32 rows of 1025-2048) run blocks of
@@ -725,7 +726,7 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
             Kernels k = kernels.template operator()<Wide>();
             k.cache_rows = true;
             k.kind = KernelKind::kWide8;
-            if (dtype_size(p.dtype) == 2) k.bulk = nullptr;  // a copy a thread (kWideBlocksPerSm)
+            k.bulk_when_large = dtype_size(p.dtype) != 2;  // 16-bit: a copy a thread (kWideBlocksPerSm)
             return k;
           }
           using Resident = typename Prog::template WithCached<kResidentChunks>;
@@ -834,7 +835,7 @@ Launch launch_for(const Plan& p) {
   // Either variant only where as many of its blocks are resident at once (its registers may differ).
   const auto fits = [&](KernelFn alt) { return alt != nullptr && resident_blocks(alt, l.threads, k.smem) >= blocks; };
   const bool plain_or_post = p.op != Op::kFusedAddRmsNorm || p.args.has_post;
-  const bool want_bulk = bulk_knob >= 0 ? bulk_knob != 0 : !small && plain_or_post;
+  const bool want_bulk = bulk_knob >= 0 ? bulk_knob != 0 : !small && plain_or_post && k.bulk_when_large;
   if (want_bulk && fits(k.bulk)) {
     l.kernel = k.bulk;
     l.bulk = true;
