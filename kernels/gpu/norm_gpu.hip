@@ -634,7 +634,7 @@ struct Kernels {
   bool cache_rows = false;
   KernelKind kind = KernelKind::kUnstaged;  // which program, for describe_launch and launch_counts
   bool l2_prefetch = false;  // StagedSetting::l2_prefetch
-  bool bulk_when_large = true;  // large launches take `bulk` (not 16-bit 8-chunk rows: kWideBlocksPerSm)
+  bool bulk_when_large = true;  // StagedSetting::bulk_when_large
 };
 
 // Small staged launches of 128-lane rows (16-bit rows of 2049-4096 elements, f32 rows of 1025-2048) run blocks of
@@ -677,11 +677,12 @@ struct StagedSetting {
   std::int64_t budget_bytes = kStageBudgetBytes;
   std::int64_t max_per_sm = kStagedBlocksPerSm;
   bool l2_prefetch = false;  // the prefetch on every launch of the setting, not only small ones (launch_for)
+  bool bulk_when_large = true;  // large launches take the bulk-copy kernel where there is one (launch_for)
 };
 StagedSetting staged_setting(const Plan& p, bool one_row_blocks, int wide) {
   const bool k16 = dtype_size(p.dtype) == 2;
   if (one_row_blocks) return {kOneRowBlockBudgetBytes, kOneRowBlocksPerSm};
-  if (wide == kWideCachedChunks) return {kStageBudgetBytes, kWideBlocksPerSm};
+  if (wide == kWideCachedChunks) return {kStageBudgetBytes, kWideBlocksPerSm, false, !k16};
   if (p.args.chunks_per_thread == 1) return {kStageBudgetBytes, 0};  // one-chunk programs: not capped
   if (k16 && p.op == Op::kFusedAddRmsNorm) return {kStageBudgetBytes, kFused16BlocksPerSm};
   if (k16 && p.args.lanes <= kReduceGroup &&
@@ -718,7 +719,8 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
             if (p.args.lanes > kReduceGroup) bulk = norm_kernel_staged<P, false, true>;
           }
           return {norm_kernel_staged<P, false, false>, sg.bytes, sg.stages, set.max_per_sm,
-                  norm_kernel_staged<P, true, false>, bulk, false, KernelKind::kStaged, set.l2_prefetch};
+                  norm_kernel_staged<P, true, false>, bulk, false, KernelKind::kStaged, set.l2_prefetch,
+                  set.bulk_when_large};
         };
         if constexpr (Prog::kRowOperands == 1 && Prog::kSimple) {
           using Wide = typename Prog::template WithCached<kWideCachedChunks>;
@@ -726,7 +728,6 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
             Kernels k = kernels.template operator()<Wide>();
             k.cache_rows = true;
             k.kind = KernelKind::kWide8;
-            k.bulk_when_large = dtype_size(p.dtype) != 2;  // 16-bit: a copy a thread (kWideBlocksPerSm)
             return k;
           }
           using Resident = typename Prog::template WithCached<kResidentChunks>;
