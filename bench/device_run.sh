@@ -11,7 +11,8 @@
 #                                         synccheck), copy (bench/copy_probe: which engine runs cudaMemcpy,
 #                                         what copies of the cases' bytes reach), mutant (the overlap tests against
 #                                         DIR/gpu_inprocess_test_mutant, built without the kernels' wait),
-#                                         memcheck_tests (the launch tests under compute-sanitizer memcheck)
+#                                         memcheck_tests (the launch tests under compute-sanitizer memcheck),
+#                                         clock (DIR/gpu_bench_clock: per-block start, first data and end times)
 # Logs go to $OUT (or ./device-logs); every part prints its command and the tail of its output.
 set -uo pipefail
 dir=$(cd "$1" && pwd); shift
@@ -142,6 +143,17 @@ for part in $parts; do
           --section SpeedOfLight --section Occupancy --section WarpStateStats --section MemoryWorkloadAnalysis \
           --section LaunchStats "$dir/gpu_bench" --only "$c" --dtype bf16
       done ;;
+    clock)
+      # DIR/gpu_bench_clock (gpu_bench built with -DSG_BLOCK_CLOCK; docs/performance.md "v21" says how): when each
+      # block starts, gets its first row group's data and ends, on CLOCK_CASES (bf16), three lone launches each,
+      # summarised by block_clock.py: how a launch's time splits into ramp, steady state and tail.
+      [[ -x $dir/gpu_bench_clock ]] || { echo "ERROR: clock needs $dir/gpu_bench_clock"; exit 2; }
+      mkdir -p "$logs/clock"
+      IFS=';' read -r -a cases <<< "${CLOCK_CASES:-contiguous 2048x8192;fused add 2048x4096;qkv K slice 16384x8x128;contiguous 16384x4096}"
+      for c in "${cases[@]}"; do
+        TAIL=2 step "clock_${c// /_}" "$dir/gpu_bench_clock" --only "$c" --dtype bf16 --block-clock "$logs/clock"
+      done
+      TAIL=40 step block_clock python3 "$dir/block_clock.py" "$logs/clock" ;;
     sass)
       # The kernels' machine code (instruction counts per loop, register use), for reading beside ncu_src.
       step sass cuobjdump -sass "$dir/gpu_bench" ;;

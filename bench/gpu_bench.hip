@@ -326,13 +326,45 @@ std::vector<BenchCase> cases(bool quick) {
   return v;
 }
 
+// --block-clock: three more launches of the case, each alone in stream order (launch(k) enqueues set k's call),
+// and each one's per-block clock (gpu::block_clock) as DIR/<case>_<dtype>_<n>.csv, times in ns from the launch's
+// first block start (bench/block_clock.py summarises them).
+template <class Launch>
+void write_block_clocks(const std::string& dir, const std::string& name, DType t, Launch&& launch, int nsets,
+                        std::int64_t blocks) {
+  for (int n = 0; n < 3; ++n) {
+    launch(n % nsets);
+    SG_CHECK(hipDeviceSynchronize());
+    const std::vector<gpu::BlockClock> v = gpu::block_clock(blocks);
+    std::string file = name + "_" + std::string(to_string(t)) + "_" + std::to_string(n) + ".csv";
+    std::replace(file.begin(), file.end(), ' ', '_');
+    file = dir + "/" + file;
+    FILE* f = std::fopen(file.c_str(), "w");
+    if (f == nullptr || v.empty()) {
+      std::fprintf(stderr, "ERROR: --block-clock: cannot write %s, or no clock read back\n", file.c_str());
+      std::exit(1);
+    }
+    std::uint64_t t0 = v[0].start_ns;
+    for (const gpu::BlockClock& c : v) t0 = std::min(t0, c.start_ns);
+    std::fprintf(f, "block,multiprocessor,start_ns,first_data_ns,end_ns\n");
+    for (std::size_t b = 0; b < v.size(); ++b) {
+      std::fprintf(f, "%zu,%d,%llu,%llu,%llu\n", b, v[b].multiprocessor,
+                   static_cast<unsigned long long>(v[b].start_ns - t0),
+                   static_cast<unsigned long long>(v[b].first_data_ns - t0),
+                   static_cast<unsigned long long>(v[b].end_ns - t0));
+    }
+    std::fclose(f);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string csv_path, only, only_dtype;
+  std::string csv_path, only, only_dtype, clock_dir;
   bool quick = false, graphs = true;
   const char* usage =
-      "usage: gpu_bench [--csv FILE] [--quick] [--only SUBSTRING] [--dtype bf16|f16|f32] [--stream-launches]\n";
+      "usage: gpu_bench [--csv FILE] [--quick] [--only SUBSTRING] [--dtype bf16|f16|f32] [--stream-launches]\n"
+      "                 [--block-clock DIR]  (a build with -DSG_BLOCK_CLOCK: per-block times, DIR/<case>_<dtype>_<n>.csv)\n";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--csv" && i + 1 < argc) {
@@ -341,6 +373,12 @@ int main(int argc, char** argv) {
       quick = true;
     } else if (a == "--stream-launches") {
       graphs = false;
+    } else if (a == "--block-clock" && i + 1 < argc) {
+      clock_dir = argv[++i];
+      if (!gpu::block_clock_built()) {
+        std::fprintf(stderr, "ERROR: --block-clock: this gpu_bench was built without -DSG_BLOCK_CLOCK\n%s", usage);
+        return 2;
+      }
     } else if (a == "--only" && i + 1 < argc) {
       only = argv[++i];
     } else if (a == "--dtype" && i + 1 < argc) {
@@ -448,6 +486,8 @@ int main(int argc, char** argv) {
       // GPU == CPU check below reads what these launches wrote.
       const double overlap_ms = time_calls(launch_with(overlap));
       SG_CHECK(hipDeviceSynchronize());
+      if (!clock_dir.empty()) write_block_clocks(clock_dir, bc.name, t, [&](int k) { launch_with({})(k, nullptr); },
+                                                 nsets, gpu::launch_blocks(plans[0]));
       const bool small = *numel(bc.x) <= 2048 * 8192;
       const bool match = small ? matches_cpu(sets[0], t) : true;
       if (!match) ++failures;

@@ -14,7 +14,7 @@ for f in kernels/gpu/gpu_backend_test kernels/gpu/gpu_inprocess_test kernels/gpu
 done
 # libfmt is the only non-system shared library the binaries link (Debian's libfmt9).
 for lib in $(ldd "$out"/props "$out"/gpu_cases | awk '/libfmt/ {print $3}' | sort -u); do cp -L "$lib" "$out/lib/"; done
-cp bench/device_run.sh bench/torch_bench.py "$out/"
+cp bench/device_run.sh bench/torch_bench.py bench/block_clock.py "$out/"
 # The bug models' shrunk counterexamples, for the sanitizer cross-check (device_run.sh part sanitizer_bugs).
 mkdir -p "$out/cases" && cp corpus/cases/bug-*.case "$out/cases/"
 grep -qx '/.devcarry/' .git/info/exclude 2>/dev/null || echo '/.devcarry/' >> .git/info/exclude

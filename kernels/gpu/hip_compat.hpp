@@ -201,6 +201,8 @@ inline constexpr cudaMemcpyKind hipMemcpyDeviceToDevice = cudaMemcpyDeviceToDevi
 #define hipMemcpy cudaMemcpy
 #define hipMemcpyAsync cudaMemcpyAsync
 #define hipMemcpy2DAsync cudaMemcpy2DAsync
+#define hipMemcpyFromSymbol cudaMemcpyFromSymbol
+#define HIP_SYMBOL(symbol) symbol
 #define hipMemset cudaMemset
 #define hipMemsetAsync cudaMemsetAsync
 #define hipEventCreate cudaEventCreate

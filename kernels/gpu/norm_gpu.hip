@@ -121,6 +121,33 @@ __device__ float reduce_row(float partial, int t, int lanes, float* group_sums) 
   return total;
 }
 
+// SG_BLOCK_CLOCK (a diagnostic build, CUDA only: bench/gpu_bench --block-clock, docs/performance.md "v21"): the first
+// thread of each block of every norm kernel records the global timer when the block starts, when its first row
+// group's data is in (staged kernels: its copies have landed; the unstaged kernel: pass 1 has used its loads) and
+// when the block has finished its row groups (after a barrier), and its multiprocessor, for the first kClockBlocks
+// blocks of a launch; block_clock() reads the last launch's back. Builds without it have none of this code.
+#ifdef SG_BLOCK_CLOCK
+#ifndef __CUDACC__
+#error "SG_BLOCK_CLOCK reads the CUDA global timer: build with nvcc"
+#endif
+constexpr int kClockBlocks = 16384;
+__device__ unsigned long long sg_block_clock[4][kClockBlocks];  // [start, first data, end, multiprocessor][block]
+__device__ inline void sg_clock(int what) {
+  unsigned long long v = 0;
+  if (what == 3) {
+    unsigned sm = 0;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+    v = sm;
+  } else {
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(v));
+  }
+  if (threadIdx.x == 0 && blockIdx.x < kClockBlocks) sg_block_clock[what][blockIdx.x] = v;
+}
+#define SG_CLOCK(what) sg_clock(what)
+#else
+#define SG_CLOCK(what) (void)0
+#endif
+
 // One row group after another, one block per row group (grids larger than kMaxGridBlocks walk the rest
 // grid-stride): the uncached and scalar-access plans (strided columns, misaligned or odd pitches). 3 blocks of 256
 // threads a multiprocessor (80 registers).
@@ -137,6 +164,8 @@ __global__ void __launch_bounds__(kMaxLanes, 3)
   sg_grid_dependency_wait();  // before the first global access (launch_norm's overlap_previous)
   sg_launch_dependents();
   if (blocks_ran != nullptr && t == 0) atomicAdd(blocks_ran, 1u);
+  SG_CLOCK(0);
+  SG_CLOCK(3);
   int parity = 0;  // the group_sums buffer of this row group
   for (std::int64_t group = blockIdx.x; group < groups; group += gridDim.x, parity ^= 1) {
     const std::int64_t row = group * rows_per_block + t / lanes;
@@ -144,9 +173,14 @@ __global__ void __launch_bounds__(kMaxLanes, 3)
     typename Prog::State st;
     st.partial = 0.f;
     if (live) Prog::pass1(a, m, row, lane, st);
+    if (group == blockIdx.x) SG_CLOCK(1);  // pass 1 has used its loads
     const float total = reduce_row(st.partial, t, lanes, group_sums[parity]);
     if (live) Prog::pass2(a, m, row, lane, total, st);
   }
+#ifdef SG_BLOCK_CLOCK
+  __syncthreads();
+  SG_CLOCK(2);
+#endif
 }
 
 // Pass 1 of one row of the stage-resident and one-stage kernels (vector programs: whole chunks), from the stage
@@ -284,6 +318,8 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
   sg_grid_dependency_wait();  // before the first global access (launch_norm's overlap_previous)
   sg_launch_dependents();
   if (blocks_ran != nullptr && t == 0) atomicAdd(blocks_ran, 1u);
+  SG_CLOCK(0);
+  SG_CLOCK(3);
   auto slot = [&](int stage, int o, int k) -> uint4* {
     return &stage_slots[((stage * shape.operands + o) * shape.chunks + k) * threads + t];
   };
@@ -350,6 +386,7 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
     issue(group, 0);
     for (; group < groups; group += step, parity ^= 1) {
       sg_copy_wait(0);  // this thread's copies of `group` are complete
+      if (group == blockIdx.x) SG_CLOCK(1);
       const std::int64_t row = group * rows_per_block + t / lanes;
       const bool live = row < a.rows;
       st.partial = 0.f;
@@ -373,6 +410,10 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
                                      });
       }
     }
+#ifdef SG_BLOCK_CLOCK
+    __syncthreads();
+    SG_CLOCK(2);
+#endif
     return;
   }
   if constexpr (!kResident) Prog::load_weight(a, m, lane, st);
@@ -394,6 +435,7 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
       } else {
         sg_copy_wait(n - 1);  // this thread's copies of `group` are complete
       }
+      if (group == blockIdx.x) SG_CLOCK(1);
       const std::int64_t row = group * rows_per_block + t / lanes;
       const bool live = row < a.rows;
       st.partial = 0.f;
@@ -441,6 +483,10 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
       refill = stage;
       stage = stage + 1 == n ? 0 : stage + 1;
     }
+#ifdef SG_BLOCK_CLOCK
+    __syncthreads();
+    SG_CLOCK(2);
+#endif
   };
   if (stages == 2) {
     run.template operator()<2>();
@@ -920,6 +966,32 @@ std::map<std::string, std::int64_t> launch_counts() {
     m[kKernelNames[k]] = launches_by_kind[k].load(std::memory_order_relaxed);
   }
   return m;
+}
+
+bool block_clock_built() {
+#ifdef SG_BLOCK_CLOCK
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::vector<BlockClock> block_clock(std::int64_t blocks) {
+  std::vector<BlockClock> v;
+#ifdef SG_BLOCK_CLOCK
+  static std::vector<unsigned long long> raw(4 * static_cast<std::size_t>(kClockBlocks));
+  if (hipMemcpyFromSymbol(raw.data(), HIP_SYMBOL(sg_block_clock), raw.size() * sizeof raw[0]) != hipSuccess) {
+    (void)hipGetLastError();
+    return v;
+  }
+  for (std::int64_t b = 0; b < blocks && b < kClockBlocks; ++b) {
+    const auto at = [&](int what) { return raw[static_cast<std::size_t>(what * kClockBlocks + b)]; };
+    v.push_back({at(0), at(1), at(2), static_cast<int>(at(3))});
+  }
+#else
+  (void)blocks;
+#endif
+  return v;
 }
 
 std::string error_text(int hip_error) {

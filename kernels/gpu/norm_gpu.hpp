@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "kernels/plan.hpp"
 
@@ -46,6 +47,19 @@ int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran, const LaunchO
 // How many launches launch_norm has enqueued in this process, by kernel program (describe_launch's kernel=, every
 // name present): for tests that must show which kernels their cases reach.
 std::map<std::string, std::int64_t> launch_counts();
+
+// A diagnostic build's per-block clock (compiled with -DSG_BLOCK_CLOCK, CUDA only; bench/gpu_bench --block-clock):
+// for each of the first `blocks` blocks (at most 16384) of the last staged launch, the global timer (ns) when it
+// started, when its first row group's copies had landed, when it had finished its row groups, and its
+// multiprocessor. Empty in other builds, and where the runtime cannot read them back.
+struct BlockClock {
+  std::uint64_t start_ns = 0;
+  std::uint64_t first_data_ns = 0;
+  std::uint64_t end_ns = 0;
+  int multiprocessor = 0;
+};
+bool block_clock_built();
+std::vector<BlockClock> block_clock(std::int64_t blocks);
 
 // The runtime's name and text for an error code from launch_norm or any call in kernels/gpu/.
 std::string error_text(int hip_error);
