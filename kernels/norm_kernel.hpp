@@ -182,8 +182,18 @@ struct Geometry {
 
 SG_HD constexpr int chunk_elems(int elem_size) { return 16 / elem_size; }
 
+// The longest row (hidden, in elements) a plan may have: chunks_per_thread, an int, at most INT32_MAX at kMaxLanes
+// lanes. The planner rejects longer rows (Status::kRowTooLong); only views that repeat one element (stride 0) or
+// have no rows can be that long.
+SG_HD constexpr std::int64_t max_hidden(int elem_size) {
+  return std::int64_t{2147483647} * kMaxLanes * chunk_elems(elem_size);
+}
+
+// @pre hidden >= 0. Any such hidden, also past max_hidden (the bug-model planners do not reject those), gives a
+// geometry without overflow; chunks_per_thread saturates at INT32_MAX there.
 inline Geometry choose_geometry(std::int64_t hidden, int elem_size) {
-  const std::int64_t chunks = (hidden + chunk_elems(elem_size) - 1) / chunk_elems(elem_size);
+  const std::int64_t ce = chunk_elems(elem_size);
+  const std::int64_t chunks = hidden / ce + (hidden % ce != 0 ? 1 : 0);
   Geometry g;
   // As few lanes as keep every chunk in the register cache (kMaxCachedChunks a lane): a power of two, at most
   // kMaxLanes. A row's fixed cost (row decode, reduction, scale) is paid by every lane of the row, so fewer lanes
@@ -196,8 +206,8 @@ inline Geometry choose_geometry(std::int64_t hidden, int elem_size) {
   while (lanes < want && lanes < kMaxLanes) lanes *= 2;
   g.lanes = static_cast<int>(lanes);
   g.threads_per_block = g.lanes > 256 ? g.lanes : 256;  // several rows a block when lanes < 256
-  g.chunks_per_thread = static_cast<int>((chunks + lanes - 1) / lanes);
-  if (g.chunks_per_thread < 1) g.chunks_per_thread = 1;
+  const std::int64_t per_thread = chunks / lanes + (chunks % lanes != 0 ? 1 : 0);
+  g.chunks_per_thread = per_thread < 1 ? 1 : per_thread > 2147483647 ? 2147483647 : static_cast<int>(per_thread);
   return g;
 }
 

@@ -96,6 +96,7 @@ Status check_structure(const NormCall& call, OperandId id) {
   }
   if (!fp->empty() && (fp->min < 0 || fp->max >= t.storage_elems)) return Status::kOutOfStorage;
   if (!fp->empty() && t.data == nullptr) return Status::kNullStorage;
+  if (id == OperandId::kX && l.shape[l.rank - 1] > max_hidden(dtype_size(t.dtype))) return Status::kRowTooLong;
   if (id != OperandId::kX && t.dtype != x.dtype) return Status::kDTypeMismatch;
   if (is_weight) {
     if (l.shape[0] != x.layout.shape[x.layout.rank - 1]) return Status::kWeightShape;

@@ -17,6 +17,8 @@ namespace strideguard {
   X(kNullStorage, "storage pointer is null but the view addresses elements")                               \
   X(kDTypeMismatch, "dtype must equal x's dtype")                                                          \
   X(kWeightShape, "weight must be 1-D with length == hidden (x's last size)")                              \
+  X(kRowTooLong,                                                                                           \
+    "hidden (x's last size) must be at most (2^31 - 1) x 256 chunks of 16 bytes (the kernels' row limit)")  \
   X(kShapeMismatch, "shape must equal x's shape")                                                          \
   X(kMissingOperand, "operand is required by this op")                                                     \
   X(kUnexpectedOperand, "operand is not used by this op")                                                  \

@@ -263,6 +263,10 @@ void mutate(Builder& b, Invalid kind) {
     case Invalid::kRank0:
       x.layout.rank = 0;
       return;
+    case Invalid::kRowTooLong:  // a row repeating one element, longer than the kernels' row limit in every dtype
+      x.layout.shape[x.layout.rank - 1] = std::int64_t{1} << 43;
+      x.layout.stride[x.layout.rank - 1] = 0;
+      return;
   }
 }
 

@@ -60,7 +60,7 @@ struct Recipe {
 enum class Invalid : int {
   kNone = 0, kWeightLength, kOutShape, kStorageShort, kNegativeOffset, kOutStrideZero, kOutOverlapsX,
   kDTypeMismatch, kBadEps, kMissingResidualOut, kUnexpectedResidual, kFootprintOverflow, kSizeOverflow,
-  kNegativeSize, kResidualOutOverX, kRank0, kCount
+  kNegativeSize, kResidualOutOverX, kRank0, kRowTooLong, kCount
 };
 
 struct BuildOptions {

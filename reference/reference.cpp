@@ -132,6 +132,10 @@ Status structure(const NormCall& call, OperandId id) {
   }
   if (!s.empty && (s.lo < 0 || s.hi >= t.storage_elems)) return Status::kOutOfStorage;
   if (!s.empty && t.data == nullptr) return Status::kNullStorage;
+  // The kernels' row limit, in bytes: (2^31 - 1) chunks of 16 bytes for each of 256 lanes.
+  if (id == OperandId::kX && static_cast<i128>(l.shape[l.rank - 1]) * dtype_size(t.dtype) > i128{2147483647} * 256 * 16) {
+    return Status::kRowTooLong;
+  }
   if (id != OperandId::kX && t.dtype != x.dtype) return Status::kDTypeMismatch;
   const std::int64_t hidden = x.layout.shape[x.layout.rank - 1];
   if (id == OperandId::kWeight) return l.shape[0] == hidden ? Status::kOk : Status::kWeightShape;

@@ -96,6 +96,23 @@ TEST(Plan, GeometryKeepsEveryChunkCachedWithFewestLanes) {
   EXPECT_EQ(choose_geometry(8, 2).lanes, 1);
 }
 
+// The longest rows: exact chunk counts up to the planner's limit, saturation past it (bug-model planners do not
+// reject such rows), and no overflow at INT64_MAX (fuzz_planner found `hidden + chunk - 1` overflowing there).
+TEST(Plan, GeometryOfTheLongestRowsDoesNotOverflow) {
+  for (int elem : {2, 4}) {
+    const Geometry at_limit = choose_geometry(max_hidden(elem), elem);
+    EXPECT_EQ(at_limit.lanes, kMaxLanes);
+    EXPECT_EQ(at_limit.chunks_per_thread, 2147483647);
+    EXPECT_EQ(choose_geometry(max_hidden(elem) - 1, elem).chunks_per_thread, 2147483647);
+    EXPECT_EQ(choose_geometry(max_hidden(elem) - chunk_elems(elem) * kMaxLanes, elem).chunks_per_thread, 2147483646);
+    for (std::int64_t hidden : {max_hidden(elem) + 1, std::numeric_limits<std::int64_t>::max()}) {
+      const Geometry g = choose_geometry(hidden, elem);
+      EXPECT_EQ(g.lanes, kMaxLanes);
+      EXPECT_EQ(g.chunks_per_thread, 2147483647) << hidden;
+    }
+  }
+}
+
 TEST(Plan, MisalignedQKTakeScalarPathAndStillMatch) {
   for (Op op : {Op::kRmsNorm, Op::kFusedAddRmsNorm}) {
     Layout q1 = *make_layout({64, 32, 128}, {6144, 128, 1}, 1);  // storage offset 1: base not 16-byte aligned
@@ -199,6 +216,13 @@ TEST(Plan, EveryStatusIsProduced) {
     expect(c, Status::kForbiddenAlias, OperandId::kOut); }
   { Case c = fused; c[OperandId::kResidualOut] = c[OperandId::kX]; expect(c, Status::kForbiddenAlias, OperandId::kResidualOut); }
   { Case c = base; c.storages[c[OperandId::kX].storage].elems = std::int64_t{1} << 62; expect(c, Status::kStorageTooLarge, OperandId::kX); }
+  // Rows past the kernels' row limit: one element repeated (stride 0), and an empty x whose rows are INT64_MAX long
+  // (found by fuzz_planner: the geometry's chunk count overflowed int64 before this rule). The limit itself is fine.
+  { Case c = base; c[OperandId::kX].layout = *make_layout({4, max_hidden(2) + 1}, {0, 0}); expect(c, Status::kRowTooLong, OperandId::kX); }
+  { Case c = base;
+    c[OperandId::kX].layout = *make_layout({0, std::numeric_limits<std::int64_t>::max()}, {std::numeric_limits<std::int64_t>::max(), 1});
+    expect(c, Status::kRowTooLong, OperandId::kX); }
+  { Case c = make_case(Op::kRmsNorm, DType::kF32, x); c[OperandId::kX].layout = *make_layout({4, max_hidden(4) + 1}, {0, 0}); expect(c, Status::kRowTooLong, OperandId::kX); }
   // kNullStorage needs a null pointer with a non-empty view: built directly (a Case always has storage).
   {
     NormCall call;
