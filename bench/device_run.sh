@@ -144,7 +144,7 @@ for part in $parts; do
           --section LaunchStats "$dir/gpu_bench" --only "$c" --dtype bf16
       done ;;
     clock)
-      # DIR/gpu_bench_clock (gpu_bench built with -DSG_BLOCK_CLOCK; docs/performance.md "v21" says how): when each
+      # DIR/gpu_bench_clock (gpu_bench built with -DSG_BLOCK_CLOCK; docs/performance.md "Stop 19" says how): when each
       # block starts, gets its first row group's data and ends, on CLOCK_CASES (bf16), three lone launches each,
       # summarised by block_clock.py: how a launch's time splits into ramp, steady state and tail.
       [[ -x $dir/gpu_bench_clock ]] || { echo "ERROR: clock needs $dir/gpu_bench_clock"; exit 2; }

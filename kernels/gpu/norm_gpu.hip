@@ -121,8 +121,8 @@ __device__ float reduce_row(float partial, int t, int lanes, float* group_sums) 
   return total;
 }
 
-// SG_BLOCK_CLOCK (a diagnostic build, CUDA only: bench/gpu_bench --block-clock, docs/performance.md "v21"): the first
-// thread of each block of every norm kernel records the global timer when the block starts, when its first row
+// SG_BLOCK_CLOCK (a diagnostic build, CUDA only: bench/gpu_bench --block-clock; docs/performance.md, "Stop 19"): the
+// first thread of each block of every norm kernel records the global timer when the block starts, when its first row
 // group's data is in (staged kernels: its copies have landed; the unstaged kernel: pass 1 has used its loads) and
 // when the block has finished its row groups (after a barrier), and its multiprocessor, for the first kClockBlocks
 // blocks of a launch; block_clock() reads the last launch's back. Builds without it have none of this code.
