@@ -49,9 +49,10 @@ int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran, const LaunchO
 std::map<std::string, std::int64_t> launch_counts();
 
 // A diagnostic build's per-block clock (compiled with -DSG_BLOCK_CLOCK, CUDA only; bench/gpu_bench --block-clock):
-// for each of the first `blocks` blocks (at most 16384) of the last staged launch, the global timer (ns) when it
-// started, when its first row group's copies had landed, when it had finished its row groups, and its
-// multiprocessor. Empty in other builds, and where the runtime cannot read them back.
+// for each of the first `blocks` blocks (at most 16384) of the last launch, the global timer (ns) when it started,
+// when its first row group's data was in (staged kernels: its copies had landed; the unstaged kernel: pass 1 had
+// used its loads), when it had finished its row groups, and its multiprocessor. Empty in other builds, and where the
+// runtime cannot read them back.
 struct BlockClock {
   std::uint64_t start_ns = 0;
   std::uint64_t first_data_ns = 0;
