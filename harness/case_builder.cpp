@@ -1,6 +1,10 @@
 // Case assembly helpers.
 #include "harness/case_builder.hpp"
 
+#include <limits>
+
+#include "kernels/layout.hpp"
+
 namespace strideguard {
 
 std::int64_t storage_needed(const Layout& l) {
@@ -27,7 +31,9 @@ Layout contiguous_like(const Layout& x) {
   std::int64_t s = 1;
   for (int k = x.rank - 1; k >= 0; --k) {
     l.stride[k] = s;
-    s *= x.shape[k] > 0 ? x.shape[k] : 1;
+    // Invalid cases (props' size-overflow and row-limit mutations) have shapes whose product int64 cannot hold: the
+    // strides saturate there instead of overflowing (they are only classified, never run).
+    if (mul_overflows(s, x.shape[k] > 0 ? x.shape[k] : 1, &s)) s = std::numeric_limits<std::int64_t>::max();
   }
   return l;
 }

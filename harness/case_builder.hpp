@@ -19,7 +19,8 @@ void set_operand(Case& c, OperandId id, const Layout& l, DType dtype, int storag
 // post_residual_addition when with_post. Every operand in its own storage, leading placement.
 Case make_case(Op op, DType dtype, const Layout& x, std::int64_t x_storage = 0, bool with_post = false);
 
-// Layout of x's shape, row-major contiguous at offset 0.
+// Layout of x's shape, row-major contiguous at offset 0. Where the shape's element count overflows int64 (invalid
+// cases), the strides past that point saturate at INT64_MAX.
 Layout contiguous_like(const Layout& x);
 
 }  // namespace strideguard

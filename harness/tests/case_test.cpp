@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "harness/case_builder.hpp"
 
 namespace strideguard {
@@ -51,6 +53,33 @@ TEST(CaseText, CommentsAndBlankLinesAreIgnored) {
   const ParseResult r = parse_case("# a regression\n\n" + print_case(c) + "\n# end\n");
   ASSERT_TRUE(r.value) << describe(r.error);
   EXPECT_EQ(*r.value, c);
+}
+
+// contiguous_like: row-major strides, and saturation instead of signed overflow where the element count does not fit
+// int64 (props classifies such invalid cases; UBSan found the overflow when the row-limit mutation was added).
+TEST(CaseBuilder, ContiguousLikeSaturatesPastInt64) {
+  const Layout dense = contiguous_like(*make_layout({2, 3, 4}, {100, 1, 7}, 5));
+  EXPECT_EQ(dense.offset, 0);
+  EXPECT_EQ(dense.stride[0], 12);
+  EXPECT_EQ(dense.stride[1], 4);
+  EXPECT_EQ(dense.stride[2], 1);
+  Layout huge;
+  huge.rank = 4;
+  huge.shape = {std::int64_t{1} << 62, 1, std::int64_t{1} << 40, std::int64_t{1} << 14};
+  huge.stride = {0, 0, 0, 1};
+  const Layout h = contiguous_like(huge);
+  EXPECT_EQ(h.stride[3], 1);
+  EXPECT_EQ(h.stride[2], std::int64_t{1} << 14);
+  EXPECT_EQ(h.stride[1], std::int64_t{1} << 54);
+  EXPECT_EQ(h.stride[0], std::int64_t{1} << 54);
+  EXPECT_EQ(contiguous_like([] {
+              Layout l;
+              l.rank = 3;
+              l.shape = {3, std::int64_t{1} << 62, std::int64_t{1} << 40};
+              l.stride = {0, 0, 1};
+              return l;
+            }()).stride[0],
+            std::numeric_limits<std::int64_t>::max());
 }
 
 }  // namespace
