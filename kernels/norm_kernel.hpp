@@ -182,15 +182,17 @@ struct Geometry {
 
 SG_HD constexpr int chunk_elems(int elem_size) { return 16 / elem_size; }
 
-// The longest row (hidden, in elements) a plan may have: chunks_per_thread, an int, at most INT32_MAX at kMaxLanes
-// lanes. The planner rejects longer rows (Status::kRowTooLong); only views that repeat one element (stride 0) or
-// have no rows can be that long.
+// The most chunks a thread can own: KernelArgs::chunks_per_thread is an int.
+inline constexpr std::int64_t kMaxChunksPerThread = 2147483647;
+
+// The longest row (hidden, in elements) a plan may have: kMaxChunksPerThread at kMaxLanes lanes. The planner rejects
+// longer rows (Status::kRowTooLong); only views that repeat one element (stride 0) or have no rows can be that long.
 SG_HD constexpr std::int64_t max_hidden(int elem_size) {
-  return std::int64_t{2147483647} * kMaxLanes * chunk_elems(elem_size);
+  return kMaxChunksPerThread * kMaxLanes * chunk_elems(elem_size);
 }
 
 // @pre hidden >= 0. Any such hidden, also past max_hidden (the bug-model planners do not reject those), gives a
-// geometry without overflow; chunks_per_thread saturates at INT32_MAX there.
+// geometry without overflow; chunks_per_thread saturates at kMaxChunksPerThread there.
 inline Geometry choose_geometry(std::int64_t hidden, int elem_size) {
   const std::int64_t ce = chunk_elems(elem_size);
   const std::int64_t chunks = hidden / ce + (hidden % ce != 0 ? 1 : 0);
@@ -207,7 +209,8 @@ inline Geometry choose_geometry(std::int64_t hidden, int elem_size) {
   g.lanes = static_cast<int>(lanes);
   g.threads_per_block = g.lanes > 256 ? g.lanes : 256;  // several rows a block when lanes < 256
   const std::int64_t per_thread = chunks / lanes + (chunks % lanes != 0 ? 1 : 0);
-  g.chunks_per_thread = per_thread < 1 ? 1 : per_thread > 2147483647 ? 2147483647 : static_cast<int>(per_thread);
+  g.chunks_per_thread =
+      static_cast<int>(per_thread < 1 ? 1 : per_thread > kMaxChunksPerThread ? kMaxChunksPerThread : per_thread);
   return g;
 }
 

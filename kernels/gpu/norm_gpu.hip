@@ -131,21 +131,37 @@ __device__ float reduce_row(float partial, int t, int lanes, float* group_sums) 
 #error "SG_BLOCK_CLOCK reads the CUDA global timer: build with nvcc"
 #endif
 constexpr int kClockBlocks = 16384;
-__device__ unsigned long long sg_block_clock[4][kClockBlocks];  // [start, first data, end, multiprocessor][block]
-__device__ inline void sg_clock(int what) {
-  unsigned long long v = 0;
-  if (what == 3) {
-    unsigned sm = 0;
-    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
-    v = sm;
-  } else {
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(v));
-  }
+enum ClockField : int { kClockStart, kClockFirstData, kClockEnd, kClockMultiprocessor, kClockFields };
+__device__ unsigned long long sg_block_clock[kClockFields][kClockBlocks];
+__device__ inline void sg_clock_record(ClockField what, unsigned long long v) {
   if (threadIdx.x == 0 && blockIdx.x < kClockBlocks) sg_block_clock[what][blockIdx.x] = v;
 }
-#define SG_CLOCK(what) sg_clock(what)
+__device__ inline unsigned long long sg_clock_now() {
+  unsigned long long v;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(v));
+  return v;
+}
+// At a block's start; when its first row group's data is in (group: the row group it is on); after its last.
+__device__ inline void sg_clock_start() {
+  unsigned sm;
+  asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+  sg_clock_record(kClockMultiprocessor, sm);
+  sg_clock_record(kClockStart, sg_clock_now());
+}
+__device__ inline void sg_clock_first_data(std::int64_t group) {
+  if (group == blockIdx.x) sg_clock_record(kClockFirstData, sg_clock_now());
+}
+__device__ inline void sg_clock_end() {
+  __syncthreads();
+  sg_clock_record(kClockEnd, sg_clock_now());
+}
+#define SG_CLOCK_START() sg_clock_start()
+#define SG_CLOCK_FIRST_DATA(group) sg_clock_first_data(group)
+#define SG_CLOCK_END() sg_clock_end()
 #else
-#define SG_CLOCK(what) (void)0
+#define SG_CLOCK_START() (void)0
+#define SG_CLOCK_FIRST_DATA(group) (void)0
+#define SG_CLOCK_END() (void)0
 #endif
 
 // One row group after another, one block per row group (grids larger than kMaxGridBlocks walk the rest
@@ -164,8 +180,7 @@ __global__ void __launch_bounds__(kMaxLanes, 3)
   sg_grid_dependency_wait();  // before the first global access (launch_norm's overlap_previous)
   sg_launch_dependents();
   if (blocks_ran != nullptr && t == 0) atomicAdd(blocks_ran, 1u);
-  SG_CLOCK(0);
-  SG_CLOCK(3);
+  SG_CLOCK_START();
   int parity = 0;  // the group_sums buffer of this row group
   for (std::int64_t group = blockIdx.x; group < groups; group += gridDim.x, parity ^= 1) {
     const std::int64_t row = group * rows_per_block + t / lanes;
@@ -173,14 +188,11 @@ __global__ void __launch_bounds__(kMaxLanes, 3)
     typename Prog::State st;
     st.partial = 0.f;
     if (live) Prog::pass1(a, m, row, lane, st);
-    if (group == blockIdx.x) SG_CLOCK(1);  // pass 1 has used its loads
+    SG_CLOCK_FIRST_DATA(group);  // pass 1 has used its loads
     const float total = reduce_row(st.partial, t, lanes, group_sums[parity]);
     if (live) Prog::pass2(a, m, row, lane, total, st);
   }
-#ifdef SG_BLOCK_CLOCK
-  __syncthreads();
-  SG_CLOCK(2);
-#endif
+  SG_CLOCK_END();
 }
 
 // Pass 1 of one row of the stage-resident and one-stage kernels (vector programs: whole chunks), from the stage
@@ -318,8 +330,7 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
   sg_grid_dependency_wait();  // before the first global access (launch_norm's overlap_previous)
   sg_launch_dependents();
   if (blocks_ran != nullptr && t == 0) atomicAdd(blocks_ran, 1u);
-  SG_CLOCK(0);
-  SG_CLOCK(3);
+  SG_CLOCK_START();
   auto slot = [&](int stage, int o, int k) -> uint4* {
     return &stage_slots[((stage * shape.operands + o) * shape.chunks + k) * threads + t];
   };
@@ -386,7 +397,7 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
     issue(group, 0);
     for (; group < groups; group += step, parity ^= 1) {
       sg_copy_wait(0);  // this thread's copies of `group` are complete
-      if (group == blockIdx.x) SG_CLOCK(1);
+      SG_CLOCK_FIRST_DATA(group);
       const std::int64_t row = group * rows_per_block + t / lanes;
       const bool live = row < a.rows;
       st.partial = 0.f;
@@ -410,10 +421,7 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
                                      });
       }
     }
-#ifdef SG_BLOCK_CLOCK
-    __syncthreads();
-    SG_CLOCK(2);
-#endif
+    SG_CLOCK_END();
     return;
   }
   if constexpr (!kResident) Prog::load_weight(a, m, lane, st);
@@ -435,7 +443,7 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
       } else {
         sg_copy_wait(n - 1);  // this thread's copies of `group` are complete
       }
-      if (group == blockIdx.x) SG_CLOCK(1);
+      SG_CLOCK_FIRST_DATA(group);
       const std::int64_t row = group * rows_per_block + t / lanes;
       const bool live = row < a.rows;
       st.partial = 0.f;
@@ -483,10 +491,7 @@ __global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOn
       refill = stage;
       stage = stage + 1 == n ? 0 : stage + 1;
     }
-#ifdef SG_BLOCK_CLOCK
-    __syncthreads();
-    SG_CLOCK(2);
-#endif
+    SG_CLOCK_END();
   };
   if (stages == 2) {
     run.template operator()<2>();
@@ -979,14 +984,14 @@ bool block_clock_built() {
 std::vector<BlockClock> block_clock(std::int64_t blocks) {
   std::vector<BlockClock> v;
 #ifdef SG_BLOCK_CLOCK
-  static std::vector<unsigned long long> raw(4 * static_cast<std::size_t>(kClockBlocks));
+  std::vector<unsigned long long> raw(static_cast<std::size_t>(kClockFields) * kClockBlocks);
   if (hipMemcpyFromSymbol(raw.data(), HIP_SYMBOL(sg_block_clock), raw.size() * sizeof raw[0]) != hipSuccess) {
     (void)hipGetLastError();
     return v;
   }
   for (std::int64_t b = 0; b < blocks && b < kClockBlocks; ++b) {
-    const auto at = [&](int what) { return raw[static_cast<std::size_t>(what * kClockBlocks + b)]; };
-    v.push_back({at(0), at(1), at(2), static_cast<int>(at(3))});
+    const auto at = [&](ClockField what) { return raw[static_cast<std::size_t>(what * kClockBlocks + b)]; };
+    v.push_back({at(kClockStart), at(kClockFirstData), at(kClockEnd), static_cast<int>(at(kClockMultiprocessor))});
   }
 #else
   (void)blocks;
