@@ -12,7 +12,8 @@
 #                                         what copies of the cases' bytes reach), mutant (the overlap tests against
 #                                         DIR/gpu_inprocess_test_mutant, built without the kernels' wait),
 #                                         memcheck_tests (the launch tests under compute-sanitizer memcheck),
-#                                         clock (DIR/gpu_bench_clock: per-block start, first data and end times)
+#                                         clock (DIR/gpu_bench_clock: per-block start, first data and end times),
+#                                         widths (the same bytes at row widths 128-16384: gpu_bench --shape)
 # Logs go to $OUT (or ./device-logs); every part prints its command and the tail of its output.
 set -uo pipefail
 dir=$(cd "$1" && pwd); shift
@@ -154,6 +155,28 @@ for part in $parts; do
         TAIL=2 step "clock_${c// /_}" "$dir/gpu_bench_clock" --only "$c" --dtype bf16 --block-clock "$logs/clock"
       done
       TAIL=40 step block_clock python3 "$dir/block_clock.py" "$logs/clock" ;;
+    widths)
+      # The same bytes as rows of every width from 128 to 16384 (bf16; x 32 MiB, then 16 MiB, then fused add with
+      # x 16 MiB): does a narrower row, so a smaller last row group a block, end a small launch sooner? A kernel that
+      # splits a row across blocks pays only if it does (docs/performance.md, stop 20). Two passes; with
+      # DIR/gpu_bench_clock also each shape's per-block clock (block_clock.py).
+      widths=${WIDTHS:-"32M:16384 32M:8192 32M:4096 32M:2048 32M:1024 32M:512 32M:256 32M:128 16M:8192 16M:4096 16M:2048 16M:1024 16M:512 16M:128 F16M:4096 F16M:2048 F16M:1024 F16M:512"}
+      [[ -x $dir/gpu_bench_clock ]] && mkdir -p "$logs/widths_clock"
+      for pass in 1 2; do
+        for w in $widths; do
+          kind=${w%%:*} h=${w#*:} fused=()
+          [[ $kind == F* ]] && fused=(--fused)
+          [[ $kind == *32M ]] && elems=$((16 << 20)) || elems=$((8 << 20))
+          rows=$((elems / h))
+          TAIL=2 step "widths_${kind}_${h}_$pass" "$dir/gpu_bench" --shape "($rows,$h)" --stride "($h,1)" "${fused[@]}" \
+            --dtype bf16 --csv "$logs/widths_${kind}_${h}_$pass.csv"
+          if [[ $pass == 1 && -x $dir/gpu_bench_clock ]]; then
+            TAIL=1 step "widths_clock_${kind}_$h" "$dir/gpu_bench_clock" --shape "($rows,$h)" --stride "($h,1)" \
+              "${fused[@]}" --dtype bf16 --block-clock "$logs/widths_clock"
+          fi
+        done
+      done
+      [[ -x $dir/gpu_bench_clock ]] && TAIL=80 step widths_block_clock python3 "$dir/block_clock.py" "$logs/widths_clock" ;;
     sass)
       # The kernels' machine code (instruction counts per loop, register use), for reading beside ncu_src.
       step sass cuobjdump -sass "$dir/gpu_bench" ;;

@@ -2,9 +2,14 @@
 // measured in the same run. CUDA events, warm-up, median of batches, inputs rotated across sets larger than L2,
 // random non-zero data. Writes CSV (for bench/torch_bench.py, which adds PyTorch's times) and a table.
 //   gpu_bench [--csv FILE] [--quick] [--only SUBSTRING] [--dtype bf16|f16|f32] [--stream-launches]
+//   gpu_bench --shape (A,B,..) --stride (S,T,..) [--offset N] [--fused [--post]] [--csv FILE] [--dtype ..]
 // Calls are timed as replays of a captured graph (GPU time only); --stream-launches times plain launches from the
 // host instead (the method of kernel versions up to v7).
 // --only / --dtype run the cases whose name contains SUBSTRING / of one dtype (for profilers such as ncu).
+// --shape / --stride / --offset time one x layout of your own instead of the table's cases (its storage: the
+// smallest that holds the view; out, and for --fused residual, residual_out and with --post post_residual_addition,
+// contiguous), measured and reported as the table's cases are: e.g. a model's hidden size, or the same bytes at
+// other row widths (docs/performance.md, stop 20).
 // Per case also the guard's host cost a call (plan() and the launch decision), next to the host cost of enqueueing a
 // launch of an empty kernel with the same parameters, measured once a run.
 #include "kernels/gpu/hip_compat.hpp"
@@ -12,11 +17,13 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <limits>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "bench/bench_case.hpp"
 #include "bench/gpu_timing.hpp"
 #include "bench/layout_copy.hpp"
 #include "kernels/cpu_backend.hpp"
@@ -52,14 +59,6 @@ void fill(DType t, void* p, std::int64_t n, std::uint64_t seed) {
   SG_CHECK(hipGetLastError());
 }
 
-struct BenchCase {
-  std::string name;
-  Op op = Op::kRmsNorm;
-  bool post = false;
-  Layout x;
-  std::int64_t x_storage = 0;  // elements of x's storage (the whole packed QKV projection for slices)
-};
-
 // One input/output set on the device.
 struct Set {
   NormCall call;
@@ -80,9 +79,10 @@ Set make_set(const BenchCase& bc, DType t, std::uint64_t seed) {
   const std::int64_t n = *numel(bc.x);
   Layout dense = bc.x;
   dense.offset = 0;
-  for (int k = dense.rank - 1, st = 1; k >= 0; --k) {
+  std::int64_t st = 1;
+  for (int k = dense.rank - 1; k >= 0; --k) {
     dense.stride[k] = st;
-    st *= static_cast<int>(dense.shape[k]);
+    st *= dense.shape[k];
   }
   NormCall& c = s.call;
   c.op = bc.op;
@@ -360,11 +360,13 @@ void write_block_clocks(const std::string& dir, const std::string& name, DType t
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string csv_path, only, only_dtype, clock_dir;
-  bool quick = false, graphs = true;
+  std::string csv_path, only, only_dtype, clock_dir, shape_s, stride_s, offset_s;
+  bool quick = false, graphs = true, fused = false, post = false;
   const char* usage =
       "usage: gpu_bench [--csv FILE] [--quick] [--only SUBSTRING] [--dtype bf16|f16|f32] [--stream-launches]\n"
-      "                 [--block-clock DIR]  (a build with -DSG_BLOCK_CLOCK: per-block times, DIR/<case>_<dtype>_<n>.csv)\n";
+      "                 [--block-clock DIR]  (a build with -DSG_BLOCK_CLOCK: per-block times, DIR/<case>_<dtype>_<n>.csv)\n"
+      "                 [--shape (A,B,..) --stride (S,T,..) [--offset N] [--fused [--post]]]  (one x layout of your\n"
+      "                 own instead of the table's cases)\n";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--csv" && i + 1 < argc) {
@@ -381,6 +383,16 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--only" && i + 1 < argc) {
       only = argv[++i];
+    } else if (a == "--shape" && i + 1 < argc) {
+      shape_s = argv[++i];
+    } else if (a == "--stride" && i + 1 < argc) {
+      stride_s = argv[++i];
+    } else if (a == "--offset" && i + 1 < argc) {
+      offset_s = argv[++i];
+    } else if (a == "--fused") {
+      fused = true;
+    } else if (a == "--post") {
+      post = true;
     } else if (a == "--dtype" && i + 1 < argc) {
       only_dtype = argv[++i];
       if (!parse_dtype(only_dtype)) {
@@ -392,6 +404,19 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  const bool custom = !shape_s.empty() || !stride_s.empty() || !offset_s.empty() || fused || post;
+  if (custom && (quick || !only.empty())) {
+    std::fprintf(stderr, "ERROR: --shape replaces the table's cases: not with --quick or --only\n%s", usage);
+    return 2;
+  }
+  // Usage errors in the layout are found without a device (the total memory is checked once one is there).
+  if (custom) {
+    const CustomCase cc = custom_case(shape_s, stride_s, offset_s, fused, post, std::numeric_limits<std::size_t>::max());
+    if (!cc.value) {
+      std::fprintf(stderr, "ERROR: %s\n%s", cc.error.c_str(), usage);
+      return 2;
+    }
+  }
   int count = 0;
   if (hipGetDeviceCount(&count) != hipSuccess || count == 0) {
     std::printf("GPU benchmark skipped: no device\n");
@@ -399,6 +424,17 @@ int main(int argc, char** argv) {
   }
   hipDeviceProp_t prop;
   SG_CHECK(hipGetDeviceProperties(&prop, 0));
+  std::vector<BenchCase> run_cases;
+  if (custom) {
+    const CustomCase cc = custom_case(shape_s, stride_s, offset_s, fused, post, prop.totalGlobalMem);
+    if (!cc.value) {
+      std::fprintf(stderr, "ERROR: %s\n%s", cc.error.c_str(), usage);
+      return 2;
+    }
+    run_cases.push_back(*cc.value);
+  } else {
+    run_cases = cases(quick);
+  }
   const double l2 = static_cast<double>(prop.l2CacheSize);
   std::printf("device: %s, %d multiprocessors, L2 %.0f MB\n", prop.name, prop.multiProcessorCount, l2 / 1e6);
 
@@ -445,7 +481,7 @@ int main(int argc, char** argv) {
   std::printf("%-34s %-5s %9s %9s %8s %7s %9s %9s %9s  %s\n", "case", "dtype", "us", "MB", "GB/s", "of copy", "of same",
               "of layout", "overlap", "plan");
   int failures = 0;
-  for (const BenchCase& bc : cases(quick)) {
+  for (const BenchCase& bc : run_cases) {
     if (bc.name.find(only) == std::string::npos) continue;
     for (DType t : {DType::kBF16, DType::kF16, DType::kF32}) {
       if (!only_dtype.empty() && to_string(t) != only_dtype) continue;
@@ -457,9 +493,9 @@ int main(int argc, char** argv) {
       std::vector<Plan> plans;
       for (const Set& s : sets) {
         const PlanResult pr = plan(s.call);
-        if (!pr.ok()) {
+        if (!pr.ok()) {  // the table's cases never are: a layout of --shape may be (a usage error)
           std::fprintf(stderr, "ERROR: %s rejected: %s\n", bc.name.c_str(), describe_rejection(s.call, pr).c_str());
-          return 1;
+          return custom ? 2 : 1;
         }
         plans.push_back(pr.plan);
       }
@@ -509,8 +545,8 @@ int main(int argc, char** argv) {
                   100 * same_ms / ms, 100 * layout_ms / ms, overlap_ms * 1e3, p.c_str(),
                   small ? (match ? " [GPU==CPU]" : " [GPU!=CPU]") : "", plan_ns, decide_ns);
       if (csv) {
-        std::fprintf(csv, "%s,%s,%.3f,%.0f,%.1f,%.1f,%.4f,%s,%s,%.3f,%.3f,%.1f,%.1f,%.3f,%.3f\n", bc.name.c_str(),
-                     std::string(to_string(t)).c_str(), ms * 1e3, need, gbs, copy_gbs, gbs / copy_gbs, p.c_str(),
+        std::fprintf(csv, "%s,%s,%.3f,%.0f,%.1f,%.1f,%.4f,%s,%s,%.3f,%.3f,%.1f,%.1f,%.3f,%.3f\n", csv_field(bc.name).c_str(),
+                     std::string(to_string(t)).c_str(), ms * 1e3, need, gbs, copy_gbs, gbs / copy_gbs, csv_field(p).c_str(),
                      small ? (match ? "yes" : "NO") : "not checked", same_ms * 1e3, layout_ms * 1e3, plan_ns, decide_ns,
                      launch_us, overlap_ms * 1e3);
       }
