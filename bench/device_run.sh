@@ -13,7 +13,8 @@
 #                                         DIR/gpu_inprocess_test_mutant, built without the kernels' wait),
 #                                         memcheck_tests (the launch tests under compute-sanitizer memcheck),
 #                                         clock (DIR/gpu_bench_clock: per-block start, first data and end times),
-#                                         widths (the same bytes at row widths 128-16384: gpu_bench --shape)
+#                                         widths (the same bytes at row widths 128-16384: gpu_bench --shape),
+#                                         models (layouts of real models beyond the table, against PyTorch)
 # Logs go to $OUT (or ./device-logs); every part prints its command and the tail of its output.
 set -uo pipefail
 dir=$(cd "$1" && pwd); shift
@@ -177,6 +178,42 @@ for part in $parts; do
         done
       done
       [[ -x $dir/gpu_bench_clock ]] && TAIL=80 step widths_block_clock python3 "$dir/block_clock.py" "$logs/widths_clock" ;;
+    models)
+      # Layouts real models hand a norm, beyond the table (bf16, 2048 and 16384 tokens, two passes, then PyTorch on
+      # the same layouts: torch_bench.py --layouts). Each entry: model and tensor | shape with T for the tokens |
+      # stride | offset | fused (1: fused add). Packed QKV pitches: (q_heads + 2 kv_heads) x 128.
+      models=(
+        "Qwen2.5-7B hidden|(T,3584)|(3584,1)|0|1"
+        "Qwen3-14B Q slice (40 heads)|(T,40,128)|(7168,128,1)|0|0"
+        "Qwen3-14B K slice (8 kv heads)|(T,8,128)|(7168,128,1)|5120|0"
+        "Qwen3-32B Q slice (64 heads)|(T,64,128)|(10240,128,1)|0|0"
+        "Qwen3-32B K slice (8 kv heads)|(T,8,128)|(10240,128,1)|8192|0"
+        "Qwen3-30B-A3B K slice (4 kv heads)|(T,4,128)|(5120,128,1)|4096|0"
+        "Qwen3-32B hidden|(T,5120)|(5120,1)|0|1"
+        "DeepSeek-V3 hidden|(T,7168)|(7168,1)|0|1"
+        "DeepSeek-V3 kv_a_layernorm on the packed kv_a projection|(T,512)|(576,1)|0|0"
+        "DeepSeek-V3 q_a_layernorm|(T,1536)|(1536,1)|0|0"
+        "Gemma-2-2B hidden|(T,2304)|(2304,1)|0|1"
+        "Llama-3.2-3B hidden|(T,3072)|(3072,1)|0|0"
+        "row pitch not a multiple of 16 bytes (scalar path)|(T,4096)|(4100,1)|0|0"
+        "hidden as the slow dim (transposed view, scalar path)|(T,4096)|(1,T)|0|0"
+      )
+      mcsv=()
+      for pass in 1 2; do
+        i=0
+        for m in "${models[@]}"; do
+          IFS='|' read -r what shape stride offset fused <<< "$m"
+          for t in 2048 16384; do
+            i=$((i + 1))
+            f=(); [[ $fused == 1 ]] && f=(--fused)
+            echo "models_${i}: $what, $t tokens"
+            TAIL=2 step "models_${i}_$pass" "$dir/gpu_bench" --shape "${shape//T/$t}" --stride "${stride//T/$t}" \
+              --offset "$offset" "${f[@]}" --dtype bf16 --csv "$logs/models_${i}_$pass.csv"
+            mcsv+=(--ours "$logs/models_${i}_$pass.csv")
+          done
+        done
+      done
+      TAIL=40 step models_torch python3 "$dir/torch_bench.py" --layouts "${mcsv[@]}" --markdown "$logs/models.md" ;;
     sass)
       # The kernels' machine code (instruction counts per loop, register use), for reading beside ncu_src.
       step sass cuobjdump -sass "$dir/gpu_bench" ;;

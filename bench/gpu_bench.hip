@@ -17,9 +17,10 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <limits>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -181,32 +182,40 @@ double same_size_copy_ms(double need, int nsets, bool graphs) {
   return ms;
 }
 
-// The layout copy's arguments for one set: x through its view, the other operands dense.
-LayoutCopyArgs layout_copy_args(const Set& s, int es) {
+// The layout copy's arguments for one set: x through its view, the other operands dense. std::nullopt, with the
+// reason in *why, for a layout it cannot copy as 16-byte chunks of rows (gpu_bench --shape only; every table case
+// can be): x of rank other than 2 or 3 or with a column stride other than 1, rows, offset or pitches that are not
+// whole chunks, or 2^31 chunks or more where chunks per row or heads are not powers of two.
+std::optional<LayoutCopyArgs> layout_copy_args(const Set& s, int es, std::string* why) {
   const NormCall& c = s.call;
   const Layout& x = c[OperandId::kX].layout;
   const std::int64_t per_chunk = 16 / es;
-  auto in_chunks = [&](std::int64_t elems, const char* what) {
-    if (elems % per_chunk != 0) {
-      std::fprintf(stderr, "ERROR: layout copy: %s (%lld elements) is not whole 16-byte chunks\n", what,
-                   static_cast<long long>(elems));
-      std::exit(1);
-    }
-    return elems / per_chunk;
+  auto fail = [&](std::string w) {
+    *why = std::move(w);
+    return std::nullopt;
   };
-  LayoutCopyArgs a;
+  if (x.rank < 2 || x.rank > 3 || x.stride[x.rank - 1] != 1) return fail("x is not of rank 2 or 3 with unit column stride");
   const std::int64_t hidden = x.shape[x.rank - 1];
   const std::int64_t heads = x.rank == 3 ? x.shape[1] : 1;
-  if (x.stride[x.rank - 1] != 1 || x.rank < 2 || x.rank > 3) {
-    std::fprintf(stderr, "ERROR: layout copy: x must be rank 2 or 3 with unit column stride\n");
-    std::exit(1);
+  for (const std::int64_t v : {hidden, x.offset, x.stride[0], x.rank == 3 ? x.stride[1] : 0}) {
+    if (v % per_chunk != 0) return fail("x's rows, offset or pitches are not whole 16-byte chunks");
   }
-  a.cpr_log2 = log2_exact(in_chunks(hidden, "hidden"), "chunks per row");
-  a.heads_log2 = log2_exact(heads, "heads");
-  a.chunks = in_chunks(*numel(x), "x");
-  a.x_off = in_chunks(x.offset, "x offset");
-  a.pitch0 = in_chunks(x.stride[0], "x stride 0");
-  a.pitch1 = x.rank == 3 ? in_chunks(x.stride[1], "x stride 1") : 0;
+  LayoutCopyArgs a;
+  const std::int64_t cpr = hidden / per_chunk;
+  a.chunks = *numel(x) / per_chunk;
+  a.x_off = x.offset / per_chunk;
+  a.pitch0 = x.stride[0] / per_chunk;
+  a.pitch1 = x.rank == 3 ? x.stride[1] / per_chunk : 0;
+  const bool pow2 = (cpr & (cpr - 1)) == 0 && (heads & (heads - 1)) == 0;
+  if (pow2) {
+    a.cpr_log2 = ceil_log2(cpr);
+    a.heads_log2 = ceil_log2(heads);
+  } else {
+    if (a.chunks >= (std::int64_t{1} << 31)) return fail("2^31 chunks or more, with rows or heads not powers of two");
+    a.general = true;
+    a.cpr = FastDiv::make(cpr);
+    a.heads = FastDiv::make(heads);
+  }
   a.in[0] = static_cast<const uint4*>(c[OperandId::kX].data);
   a.out[0] = static_cast<uint4*>(c[OperandId::kOut].data);
   if (c.op == Op::kFusedAddRmsNorm) {
@@ -220,12 +229,10 @@ LayoutCopyArgs layout_copy_args(const Set& s, int es) {
 }
 
 // The layout copy's time per call over `sets` (rotated and timed as the case was), the faster of
-// layout_copy_grids.
-double layout_copy_ms(const std::vector<Set>& sets, int es, int multiprocessors, bool graphs) {
-  std::vector<LayoutCopyArgs> args;
-  for (const Set& s : sets) args.push_back(layout_copy_args(s, es));
-  const LayoutCopyFn k = layout_copy_kernel(args[0].n_in, args[0].n_out);
-  const auto nsets = static_cast<int>(sets.size());
+// layout_copy_grids. @pre layout_copy_args holds for every set.
+double layout_copy_ms(const std::vector<LayoutCopyArgs>& args, int multiprocessors, bool graphs) {
+  const LayoutCopyFn k = layout_copy_kernel(args[0].n_in, args[0].n_out, args[0].general);
+  const auto nsets = static_cast<int>(args.size());
   double best = 0;
   for (const std::int64_t blocks : layout_copy_grids(args[0].chunks, multiprocessors)) {
     auto copy = [&](int i, hipStream_t st) {
@@ -239,10 +246,16 @@ double layout_copy_ms(const std::vector<Set>& sets, int es, int multiprocessors,
   return best;
 }
 
-// Checks the layout copy against the host: every output chunk the XOR of the inputs' chunks (set 0, after a run).
-bool layout_copy_correct(const Set& s, int es) {
-  const LayoutCopyArgs a = layout_copy_args(s, es);
+// Checks the layout copy against the host: every output chunk the XOR of the inputs' chunks (set 0, after a run),
+// x's chunk found from x's layout by plain division, not by the kernel's x_chunk.
+bool layout_copy_correct(const Set& s, const LayoutCopyArgs& a, int es) {
   const NormCall& c = s.call;
+  const Layout& x = c[OperandId::kX].layout;
+  const std::int64_t per_chunk = 16 / es, cpr = x.shape[x.rank - 1] / per_chunk, heads = x.rank == 3 ? x.shape[1] : 1;
+  const auto x_chunk = [&](std::int64_t i) {
+    const std::int64_t r = i / cpr;
+    return (x.offset + (r / heads) * x.stride[0] + (x.rank == 3 ? (r % heads) * x.stride[1] : 0)) / per_chunk + i % cpr;
+  };
   auto fetch = [&](OperandId id) {
     std::vector<uint4> h(static_cast<std::size_t>(c[id].storage_elems * es / 16));
     SG_CHECK(hipMemcpy(h.data(), c[id].data, h.size() * 16, hipMemcpyDeviceToHost));
@@ -254,7 +267,7 @@ bool layout_copy_correct(const Set& s, int es) {
   std::vector<std::vector<uint4>> out{fetch(OperandId::kOut)};
   if (a.n_out > 1) out.push_back(fetch(OperandId::kResidualOut));
   for (std::int64_t i = 0; i < a.chunks; ++i) {
-    uint4 v = in[0][static_cast<std::size_t>(a.x_chunk(i))];
+    uint4 v = in[0][static_cast<std::size_t>(x_chunk(i))];
     for (std::size_t k = 1; k < in.size(); ++k) xor_into(v, in[k][static_cast<std::size_t>(i)]);
     for (const auto& o : out) {
       const uint4 got = o[static_cast<std::size_t>(i)];
@@ -529,25 +542,43 @@ int main(int argc, char** argv) {
       if (!match) ++failures;
       const double gbs = need / (ms * 1e-3) / 1e9;
       const std::string p = describe_plan(plans[0]) + " " + gpu::describe_launch(plans[0]);
-      const double layout_ms = layout_copy_ms(sets, dtype_size(t), prop.multiProcessorCount, graphs);
-      if (!layout_copy_correct(sets[0], dtype_size(t))) {
-        std::fprintf(stderr, "ERROR: %s %s: the layout copy wrote wrong bytes\n", bc.name.c_str(),
-                     std::string(to_string(t)).c_str());
+      // The layout copy, where the layout allows one (every table case does; a --shape layout may not: then "-").
+      std::vector<LayoutCopyArgs> copy_args;
+      std::string no_copy;
+      for (const Set& s : sets) {
+        if (const auto a = layout_copy_args(s, dtype_size(t), &no_copy)) copy_args.push_back(*a);
+      }
+      double layout_ms = 0;  // 0: not measured
+      if (copy_args.size() == sets.size()) {
+        layout_ms = layout_copy_ms(copy_args, prop.multiProcessorCount, graphs);
+        if (!layout_copy_correct(sets[0], copy_args[0], dtype_size(t))) {
+          std::fprintf(stderr, "ERROR: %s %s: the layout copy wrote wrong bytes\n", bc.name.c_str(),
+                       std::string(to_string(t)).c_str());
+          return 1;
+        }
+      } else if (!custom) {
+        std::fprintf(stderr, "ERROR: %s: no layout copy: %s\n", bc.name.c_str(), no_copy.c_str());
         return 1;
+      } else {
+        std::printf("note: %s: no layout copy (%s)\n", bc.name.c_str(), no_copy.c_str());
       }
       for (Set& s : sets) {
         for (void* q : s.owned) SG_CHECK(hipFree(q));
       }
       const double same_ms = same_size_copy_ms(need, nsets, graphs);
-      std::printf("%-34s %-5s %9.1f %9.1f %8.0f %6.1f%% %8.1f%% %8.1f%% %9.1f  %s%s host plan %.0f ns, decide %.0f "
-                  "ns\n",
+      char of_layout[16] = "        -", layout_us[32] = "";  // not measured: "-" in the table, empty in the CSV
+      if (layout_ms > 0) {
+        std::snprintf(of_layout, sizeof of_layout, "%8.1f%%", 100 * layout_ms / ms);
+        std::snprintf(layout_us, sizeof layout_us, "%.3f", layout_ms * 1e3);
+      }
+      std::printf("%-34s %-5s %9.1f %9.1f %8.0f %6.1f%% %8.1f%% %s %9.1f  %s%s host plan %.0f ns, decide %.0f ns\n",
                   bc.name.c_str(), std::string(to_string(t)).c_str(), ms * 1e3, need / 1e6, gbs, 100 * gbs / copy_gbs,
-                  100 * same_ms / ms, 100 * layout_ms / ms, overlap_ms * 1e3, p.c_str(),
+                  100 * same_ms / ms, of_layout, overlap_ms * 1e3, p.c_str(),
                   small ? (match ? " [GPU==CPU]" : " [GPU!=CPU]") : "", plan_ns, decide_ns);
       if (csv) {
-        std::fprintf(csv, "%s,%s,%.3f,%.0f,%.1f,%.1f,%.4f,%s,%s,%.3f,%.3f,%.1f,%.1f,%.3f,%.3f\n", csv_field(bc.name).c_str(),
+        std::fprintf(csv, "%s,%s,%.3f,%.0f,%.1f,%.1f,%.4f,%s,%s,%.3f,%s,%.1f,%.1f,%.3f,%.3f\n", csv_field(bc.name).c_str(),
                      std::string(to_string(t)).c_str(), ms * 1e3, need, gbs, copy_gbs, gbs / copy_gbs, csv_field(p).c_str(),
-                     small ? (match ? "yes" : "NO") : "not checked", same_ms * 1e3, layout_ms * 1e3, plan_ns, decide_ns,
+                     small ? (match ? "yes" : "NO") : "not checked", same_ms * 1e3, layout_us, plan_ns, decide_ns,
                      launch_us, overlap_ms * 1e3);
       }
     }

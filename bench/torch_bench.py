@@ -3,7 +3,11 @@
 gpu_bench's CSV into the table of docs/performance.md.
 
     python3 bench/torch_bench.py --ours ours.csv [--ours again.csv] [--base base.csv ...] [--quick]
-                                 [--stream-launches] [--markdown table.md]
+                                 [--stream-launches] [--markdown table.md] [--layouts]
+
+--layouts: instead of the table's cases, the cases and dtypes the --ours files hold, which are gpu_bench --shape
+cases named by their layout ("[fused add |fused add+post ]shape=(..) stride=(..) offset=N"); exit 2 on a name that
+is not one.
 
 Several --ours (or --base) files: passes of the same binary, their times averaged per case. --base: a previous
 build's gpu_bench passes from the same run, shown as "base us" and base/ours (> 1: the new build is faster).
@@ -18,6 +22,7 @@ fused add is what an eager model does: s = x + residual (+ post); out = rms_norm
 """
 import argparse
 import csv
+import re
 import statistics
 import sys
 
@@ -96,6 +101,23 @@ def median_graph_ms(fn, nsets, batches=30):
     return ms
 
 
+LAYOUT_NAME = re.compile(r"^(fused add\+post |fused add )?shape=\(([-0-9,]*)\) stride=\(([-0-9,]*)\) offset=(-?[0-9]+)$")
+
+
+def layout_case(name):
+    """(name, op, post, shape, stride, offset, storage) of a gpu_bench --shape case's name, or None."""
+    m = LAYOUT_NAME.match(name)
+    if not m:
+        return None
+    tup = lambda t: tuple(int(v) for v in t.split(",") if v != "")
+    shape, stride, offset = tup(m.group(2)), tup(m.group(3)), int(m.group(4))
+    if len(shape) != len(stride) or not shape:
+        return None
+    top = offset + sum((n - 1) * st for n, st in zip(shape, stride) if st > 0)
+    op = "fused" if m.group(1) else "rms"
+    return (name, op, m.group(1) == "fused add+post ", shape, stride, offset, top + 1)
+
+
 def merge_passes(paths):
     """Per (case, dtype): the first file's row, with us and gbs averaged over every file's pass."""
     merged = {}
@@ -127,11 +149,22 @@ def main():
     ap.add_argument("--stream-launches", action="store_true",
                     help="time plain launches from Python instead of graph replays (gpu_bench --stream-launches)")
     ap.add_argument("--markdown", help="also write the merged table here")
+    ap.add_argument("--layouts", action="store_true",
+                    help="time the layouts the --ours files hold (gpu_bench --shape cases), not the table's cases")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         print("PyTorch benchmark skipped: no device")
         return 0
     ours, base = merge_passes(args.ours), merge_passes(args.base) if args.base else None
+    todo = [(c, dn) for c in cases(args.quick) for dn in DTYPES]
+    if args.layouts:
+        todo = []
+        for name, dn in ours:
+            c = layout_case(name)
+            if c is None or dn not in DTYPES:
+                print(f"ERROR: --layouts: {name} {dn} in {args.ours} is not a gpu_bench --shape case", file=sys.stderr)
+                return 2
+            todo.append((c, dn))
     props = torch.cuda.get_device_properties(0)
     l2 = props.L2_cache_size
     dev = torch.device("cuda")
@@ -144,45 +177,45 @@ def main():
     print(f"torch {torch.__version__}, {props.name}; torch copy: {2 * n / (copy_ms * 1e-3) / 1e9:.0f} GB/s")
 
     rows = []
-    for name, op, post, shape, stride, offset, storage in cases(args.quick):
-        for dn, dt in DTYPES.items():
-            numel, hidden = 1, shape[-1]
-            for s in shape:
-                numel *= s
-            es = torch.tensor([], dtype=dt).element_size()
-            need = (2 * numel + hidden + ((3 if post else 2) * numel if op == "fused" else 0)) * es
-            nsets = max(2, min(24, int(3 * l2 / need) + 1))
-            sets = []
-            for _ in range(nsets):
-                src = (torch.rand(storage, device=dev) * 1.75 + 0.25) * (torch.randint(0, 2, (storage,), device=dev) * 2 - 1)
-                x = torch.as_strided(src.to(dt), shape, stride, offset)
-                w = (torch.rand(hidden, device=dev) + 0.5).to(dt)
-                res = torch.randn(shape, device=dev).to(dt) if op == "fused" else None
-                p = torch.randn(shape, device=dev).to(dt) if post else None
-                sets.append((x, w, res, p))
-            if op == "rms":
-                fn = lambda i: F.rms_norm(sets[i][0], (hidden,), sets[i][1], 1e-6)
-            elif post:
-                fn = lambda i: F.rms_norm(sets[i][0] + (sets[i][2] + sets[i][3]), (hidden,), sets[i][1], 1e-6)
-            else:
-                fn = lambda i: F.rms_norm(sets[i][0] + sets[i][2], (hidden,), sets[i][1], 1e-6)
-            ms = median_ms(fn, nsets) if args.stream_launches else median_graph_ms(fn, nsets)
-            o = ours.get((name, dn))
-            if o is None:
-                print(f"ERROR: {name} {dn} missing from {args.ours}", file=sys.stderr)
-                return 1
-            ours_us, torch_us = float(o["us"]), ms * 1e3
-            b = base.get((name, dn)) if base else None
-            same = float(o["copy_same_us"]) if o.get("copy_same_us") else None
-            lay = float(o["layout_copy_us"]) if o.get("layout_copy_us") else None
-            over = float(o["overlap_us"]) if o.get("overlap_us") else None
-            rows.append((name, dn, ours_us, float(o["gbs"]), 100 * float(o["of_copy"]), torch_us,
-                         need / (ms * 1e-3) / 1e9, torch_us / ours_us, o["cpu_match"],
-                         float(b["us"]) if b else None, 100 * same / ours_us if same else None,
-                         100 * lay / ours_us if lay else None, over,
-                         100 * float(o["of_copy"]) * ours_us / over if over else None))
-            del sets
-            torch.cuda.empty_cache()
+    for (name, op, post, shape, stride, offset, storage), dn in todo:
+        dt = DTYPES[dn]
+        numel, hidden = 1, shape[-1]
+        for s in shape:
+            numel *= s
+        es = torch.tensor([], dtype=dt).element_size()
+        need = (2 * numel + hidden + ((3 if post else 2) * numel if op == "fused" else 0)) * es
+        nsets = max(2, min(24, int(3 * l2 / need) + 1))
+        sets = []
+        for _ in range(nsets):
+            src = (torch.rand(storage, device=dev) * 1.75 + 0.25) * (torch.randint(0, 2, (storage,), device=dev) * 2 - 1)
+            x = torch.as_strided(src.to(dt), shape, stride, offset)
+            w = (torch.rand(hidden, device=dev) + 0.5).to(dt)
+            res = torch.randn(shape, device=dev).to(dt) if op == "fused" else None
+            p = torch.randn(shape, device=dev).to(dt) if post else None
+            sets.append((x, w, res, p))
+        if op == "rms":
+            fn = lambda i: F.rms_norm(sets[i][0], (hidden,), sets[i][1], 1e-6)
+        elif post:
+            fn = lambda i: F.rms_norm(sets[i][0] + (sets[i][2] + sets[i][3]), (hidden,), sets[i][1], 1e-6)
+        else:
+            fn = lambda i: F.rms_norm(sets[i][0] + sets[i][2], (hidden,), sets[i][1], 1e-6)
+        ms = median_ms(fn, nsets) if args.stream_launches else median_graph_ms(fn, nsets)
+        o = ours.get((name, dn))
+        if o is None:
+            print(f"ERROR: {name} {dn} missing from {args.ours}", file=sys.stderr)
+            return 1
+        ours_us, torch_us = float(o["us"]), ms * 1e3
+        b = base.get((name, dn)) if base else None
+        same = float(o["copy_same_us"]) if o.get("copy_same_us") else None
+        lay = float(o["layout_copy_us"]) if o.get("layout_copy_us") else None
+        over = float(o["overlap_us"]) if o.get("overlap_us") else None
+        rows.append((name, dn, ours_us, float(o["gbs"]), 100 * float(o["of_copy"]), torch_us,
+                     need / (ms * 1e-3) / 1e9, torch_us / ours_us, o["cpu_match"],
+                     float(b["us"]) if b else None, 100 * same / ours_us if same else None,
+                     100 * lay / ours_us if lay else None, over,
+                     100 * float(o["of_copy"]) * ours_us / over if over else None))
+        del sets
+        torch.cuda.empty_cache()
 
     head = ("| case | dtype | ours us | ours GB/s | % of copy | % of same-size copy | % of layout copy | torch us"
             " | torch GB/s | torch/ours | GPU==CPU |")
