@@ -264,6 +264,46 @@ struct RowProgram {
     std::memcpy(ws, &st.wcache[k * kChunkWords], sizeof ws);
   }
 
+  // The widest access, in elements, that moves a whole chunk of a unit-stride row at storage element `index` of
+  // `base` in pieces aligned to their size: kChunk (16 bytes), 8 or 4 bytes' worth, else 1. Scalar programs (the
+  // plan could not prove every chunk of every row 16-byte aligned, e.g. a row pitch of 4100 bf16) decide it per
+  // chunk from the address itself, so misaligned rows still move 8 or 4 bytes an access where their addresses allow
+  // (docs/performance.md, stop 20); the elements moved, hence every value, are the same as one at a time. The CPU
+  // backend runs this same decision on its own buffers and checks each access's alignment as it does every access.
+  static constexpr int kPiece8 = static_cast<int>(8 / sizeof(S));  // elements in 8 bytes: 2 (f32) or 4 (16-bit)
+  static constexpr int kPiece4 = static_cast<int>(4 / sizeof(S));  // in 4 bytes: 1 (f32: the element loop) or 2
+  SG_HD static int piece_elems(const S* base, std::int64_t index) {
+    // Integer arithmetic, not base + index: a bug model's index may lie outside the storage (the access is then
+    // refused by the CPU backend's check), and forming such a pointer is undefined.
+    const auto addr = reinterpret_cast<std::uintptr_t>(base) + static_cast<std::uintptr_t>(index) * sizeof(S);
+    if (addr % 16 == 0) return kChunk;
+    if (addr % 8 == 0) return kPiece8;
+    if (addr % 4 == 0) return kPiece4;
+    return 1;
+  }
+
+  // Moves chunk elements [0, kChunk) in pieces of P elements (P * sizeof(S) bytes, aligned to that).
+  template <int P, class Mem>
+  SG_HD static void load_pieces(Mem& m, OperandId id, const S* base, std::int64_t index, S (&s)[kChunk]) {
+    SG_UNROLL
+    for (int j = 0; j < kChunk; j += P) {
+      S tmp[P];
+      m.template load<P>(id, base, index + j, tmp);
+      SG_UNROLL
+      for (int q = 0; q < P; ++q) s[j + q] = tmp[q];
+    }
+  }
+  template <int P, class Mem>
+  SG_HD static void store_pieces(Mem& m, OperandId id, S* base, std::int64_t index, const S (&s)[kChunk]) {
+    SG_UNROLL
+    for (int j = 0; j < kChunk; j += P) {
+      S tmp[P];
+      SG_UNROLL
+      for (int q = 0; q < P; ++q) tmp[q] = s[j + q];
+      m.template store<P>(id, base, index + j, tmp);
+    }
+  }
+
   // Loads the n valid elements of one chunk starting at column col0, as stored.
   template <class Mem>
   SG_HD static void load_raw(Mem& m, OperandId id, const OperandAccess& op, std::int64_t row_off, std::int64_t col0,
@@ -272,7 +312,22 @@ struct RowProgram {
     if constexpr (kVector) {
       m.template load<kChunk>(id, base, row_off + col0, s);
     } else {
-      for (int j = 0; j < n; ++j) {
+      if (col_stride == 1 && n == kChunk) {  // a whole chunk of a unit-stride row: as wide as its address allows
+        const std::int64_t index = row_off + col0;
+        const int w = piece_elems(base, index);
+        if (w == kChunk) return m.template load<kChunk>(id, base, index, s);
+        if (w == kPiece8) return load_pieces<kPiece8>(m, id, base, index, s);
+        if constexpr (kPiece4 > 1) {
+          if (w == kPiece4) return load_pieces<kPiece4>(m, id, base, index, s);
+        }
+      }
+      // Element by element (strided columns, or an address aligned to less than 4 bytes, or a row's last, partial
+      // chunk): a constant trip count with a predicate, not j < n, so every index is a constant after unrolling
+      // and s stays in registers (a run-time bound put the chunk arrays on the thread's stack: 288-480 bytes of
+      // stack frame in the unstaged kernel's scalar programs).
+      SG_UNROLL
+      for (int j = 0; j < kChunk; ++j) {
+        if (j >= n) break;
         S tmp[1];
         m.template load<1>(id, base, row_off + (col0 + j) * col_stride, tmp);
         s[j] = tmp[0];
@@ -296,7 +351,18 @@ struct RowProgram {
     if constexpr (kVector) {
       m.template store<kChunk>(id, base, row_off + col0, s);
     } else {
-      for (int j = 0; j < n; ++j) {
+      if (op.col_stride == 1 && n == kChunk) {  // as load_raw: as wide as the address allows
+        const std::int64_t index = row_off + col0;
+        const int w = piece_elems(base, index);
+        if (w == kChunk) return m.template store<kChunk>(id, base, index, s);
+        if (w == kPiece8) return store_pieces<kPiece8>(m, id, base, index, s);
+        if constexpr (kPiece4 > 1) {
+          if (w == kPiece4) return store_pieces<kPiece4>(m, id, base, index, s);
+        }
+      }
+      SG_UNROLL
+      for (int j = 0; j < kChunk; ++j) {  // as load_raw: a constant trip count
+        if (j >= n) break;
         S tmp[1] = {s[j]};
         m.template store<1>(id, base, row_off + (col0 + j) * op.col_stride, tmp);
       }
@@ -415,7 +481,11 @@ struct RowProgram {
     } else  // as in decode
 #endif
     {
-      for (int j = 0; j < n; ++j) s[j] = encode(v[j]);
+      SG_UNROLL
+      for (int j = 0; j < kChunk; ++j) {  // as load_raw: a constant trip count
+        if (j >= n) break;
+        s[j] = encode(v[j]);
+      }
     }
   }
 

@@ -32,9 +32,17 @@ namespace {
 struct GpuMem {
   template <int N, class S>
   __host__ __device__ void load(OperandId, const S* base, std::int64_t index, S (&dst)[N]) const {
+    // 16-, 8- and 4-byte pieces as one access each (the caller has checked their alignment: RowProgram's
+    // piece_elems); one element at a time otherwise.
     if constexpr (N * sizeof(S) == 16) {
       const uint4 v = *reinterpret_cast<const uint4*>(base + index);
       std::memcpy(dst, &v, sizeof v);  // a register move, not a call: sizes are constants
+    } else if constexpr (N * sizeof(S) == 8) {
+      const uint2 v = *reinterpret_cast<const uint2*>(base + index);
+      std::memcpy(dst, &v, sizeof v);
+    } else if constexpr (N * sizeof(S) == 4 && N > 1) {
+      const unsigned v = *reinterpret_cast<const unsigned*>(base + index);
+      std::memcpy(dst, &v, sizeof v);
     } else {
       for (int j = 0; j < N; ++j) dst[j] = base[index + j];
     }
@@ -46,6 +54,14 @@ struct GpuMem {
       uint4 v;
       std::memcpy(&v, src, sizeof v);
       *reinterpret_cast<uint4*>(base + index) = v;
+    } else if constexpr (N * sizeof(S) == 8) {
+      uint2 v;
+      std::memcpy(&v, src, sizeof v);
+      *reinterpret_cast<uint2*>(base + index) = v;
+    } else if constexpr (N * sizeof(S) == 4 && N > 1) {
+      unsigned v;
+      std::memcpy(&v, src, sizeof v);
+      *reinterpret_cast<unsigned*>(base + index) = v;
     } else {
       for (int j = 0; j < N; ++j) base[index + j] = src[j];
     }
@@ -165,10 +181,19 @@ __device__ inline void sg_clock_end() {
 #endif
 
 // One row group after another, one block per row group (grids larger than kMaxGridBlocks walk the rest
-// grid-stride): the uncached and scalar-access plans (strided columns, misaligned or odd pitches). 3 blocks of 256
-// threads a multiprocessor (80 registers).
+// grid-stride): the uncached and scalar-access plans (strided columns, misaligned or odd pitches). At least 3
+// blocks of 256 threads a multiprocessor (80 registers), except the scalar programs of f32 and of fused rows: 2
+// (128 registers). Measured in stop 20 (docs/performance.md) with every chunk loop of the scalar programs at a
+// constant trip count: at 80 registers those spilled 0.2-1.4 KB a thread and ran 1.3-1.4x slower than at 128
+// (fused add with a 4100 pitch 52.3 -> 42.5 us, f32 with a 4097 pitch 43.0 -> 32.5 us at 2048 tokens), while
+// the plain 16-bit ones (106-128 registers uncapped) ran 1.0-1.35x faster at 3 blocks (strided and transposed
+// columns: latency-bound, more warps help; transposed bf16 16384 tokens 712 -> 527 us).
 template <class Prog>
-__global__ void __launch_bounds__(kMaxLanes, 3)
+constexpr int unstaged_min_blocks() {
+  return Prog::kIsVector || (Prog::kRowOperands == 1 && sizeof(typename Prog::S) == 2) ? 3 : 2;
+}
+template <class Prog>
+__global__ void __launch_bounds__(kMaxLanes, unstaged_min_blocks<Prog>())
     norm_kernel(SG_GRID_CONSTANT const KernelArgs a, std::int64_t groups, int /*stages: unused*/,
                 unsigned* blocks_ran) {
   __shared__ float group_sums[2][kMaxLanes / kReduceGroup];  // reduce_row's two buffers

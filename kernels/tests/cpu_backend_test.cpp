@@ -120,6 +120,68 @@ TEST(CpuBackend, MisalignedVectorAccessIsReported) {
   EXPECT_NE(v.detail.find("misaligned access: x element 1, 8-wide"), std::string::npos) << v.detail;
 }
 
+// Scalar programs (the plan could not prove 16-byte alignment) still move a whole chunk of a unit-stride row as
+// wide as its address allows: 16, 8 or 4 bytes an access (RowProgram::piece_elems). Four rows of 512 at pitches
+// whose rows are 8-, 4- and 2-byte aligned in turn, x's storage 64-byte aligned: the output is the dense layout's
+// to the bit, every access passes the alignment check, and the loads counted are what those widths predict.
+TEST(CpuBackend, ScalarProgramsMoveChunksAsWideAsTheirAddressesAllow) {
+  for (DType dt : {DType::kBF16, DType::kF32}) {
+    const std::int64_t rows = 4, hidden = 512, es = dtype_size(dt), ce = 16 / es, chunks = hidden / ce;
+    struct Run {
+      std::vector<std::uint8_t> out;
+      std::int64_t loads = 0;
+      bool vector = false;
+    };
+    auto run = [&](std::int64_t pitch) {
+      alignas(64) static std::uint8_t xs[4 * 520 * 4];
+      alignas(64) static std::uint8_t ws[512 * 4];
+      std::vector<std::uint8_t> out(static_cast<std::size_t>(rows * hidden * es));
+      const Layout x = *make_layout({rows, hidden}, {pitch, 1});
+      NormCall call;
+      call.op = Op::kRmsNorm;
+      call.eps = 1e-6f;
+      call[OperandId::kX] = {true, xs, dt, x, rows * pitch};
+      call[OperandId::kWeight] = {true, ws, dt, *make_layout({hidden}, {1}), hidden};
+      call[OperandId::kOut] = {true, out.data(), dt, contiguous_like(x), rows * hidden};
+      for (std::int64_t i = 0; i < rows * hidden; ++i) {
+        store_from_double(dt, case_value(7, OperandId::kX, dt, i), &xs[static_cast<std::size_t>(index_at(x, i) * es)]);
+      }
+      for (std::int64_t c = 0; c < hidden; ++c) {
+        store_from_double(dt, case_value(7, OperandId::kWeight, dt, c), &ws[static_cast<std::size_t>(c * es)]);
+      }
+      const PlanResult p = plan(call);
+      EXPECT_TRUE(p.ok()) << to_string(p.status);
+      const CpuRunResult r = run_cpu(p.plan, storage_sizes(call));
+      EXPECT_FALSE(r.violation) << describe(r.violation, storage_sizes(call));
+      return Run{out, r.loads, p.plan.vector};
+    };
+    const Run dense = run(hidden);
+    EXPECT_TRUE(dense.vector);
+    // Row r starts at byte r * pitch * es: bf16 pitches 516, 514, 513 give rows aligned to 16/8/16/8, 16/4/8/4 and
+    // 16/2/4/2 bytes; f32 pitches 514 and 513 give 16/8/16/8 and 16/4/8/4.
+    auto pieces = [&](std::int64_t pitch) {
+      std::int64_t total = 0;
+      for (std::int64_t r = 0; r < rows; ++r) {
+        const std::int64_t b = r * pitch * es;
+        total += chunks * (b % 16 == 0 ? 1 : b % 8 == 0 ? 2 : b % 4 == 0 ? 4 : ce);  // accesses a chunk
+      }
+      return total;
+    };
+    const std::vector<std::int64_t> pitches = dt == DType::kBF16 ? std::vector<std::int64_t>{516, 514, 513}
+                                                                  : std::vector<std::int64_t>{514, 513};
+    const Run first = run(pitches[0]);
+    for (std::int64_t pitch : pitches) {
+      const Run s = run(pitch);
+      EXPECT_FALSE(s.vector) << pitch;
+      EXPECT_EQ(s.out, dense.out) << to_string(dt) << " pitch " << pitch;
+      // The weight's loads are the same in every run: the difference is x's pieces.
+      EXPECT_EQ(s.loads - first.loads, pieces(pitch) - pieces(pitches[0])) << to_string(dt) << " pitch " << pitch;
+    }
+    // And fewer than one load an element of x (what the scalar program issued before).
+    EXPECT_LT(run(pitches.back()).loads, rows * hidden) << to_string(dt);
+  }
+}
+
 // The bytes out and residual_out get from plan(call) for x's layout, run as planned and run again after `vary`
 // changed the plan or the run options; x's view values, weight, residual and post dense.
 struct PlanRuns {
