@@ -719,12 +719,20 @@ struct Kernels {
 // and a one-row group is half a two-row one. Measured on the H200 (docs/performance.md, v15): contiguous 2048x4096
 // bf16 11.8 -> 11.6 us, fused add 2048x4096 16-bit 21.3 -> 20.7 us; at 16384 tokens (31 or more row groups a
 // block) 0.95-0.96x, so only small launches (at most kFewGroupsPerBlock row groups a block at the plan's shape) get
-// them. Rows of 64 lanes were not measured and keep the plan's blocks. Same bytes either way: a row's reduction
-// depends on its lanes only, and blocks take row groups grid-stride as emulate_grid() does, for any
-// threads_per_block (test CpuBackend.ThreadsPerBlockDoesNotChangeTheBytes).
+// them. Rows of 64 lanes (16-bit rows of 1025-2048 elements, f32 of 513-1024) too, in blocks of 64 threads, at
+// most 16 a multiprocessor with 8 KiB of stages each (stop 20, gpu_bench --shape, two passes each: 2048x1536 bf16
+// 6.67 -> 6.38 us, f16 6.48 -> 6.37, 2048x2048 bf16 7.68 -> 7.43, 4096x1536 bf16 9.97 -> 9.24, f32 2048x1024 7.49
+// -> 7.05; 1.02-1.08x; at 4 blocks of 16 KiB, the 128-lane setting, 0.84-0.92x: too few warps; fused add 2048x1536
+// bf16 10.49 -> 9.50 us, 2048x2048 12.33 -> 11.87, with post 1.00x; fused f32 2048x1024 0.98x, which keeps the
+// plan's blocks). Same bytes either
+// way: a row's reduction depends on its lanes only, and blocks take row groups grid-stride as emulate_grid() does,
+// for any threads_per_block (test CpuBackend.ThreadsPerBlockDoesNotChangeTheBytes).
+constexpr int kOneRowMinLanes = 64;
 constexpr int kOneRowLanes = 128;
 constexpr std::int64_t kOneRowBlockBudgetBytes = 16 * 1024;
 constexpr std::int64_t kOneRowBlocksPerSm = 4;
+constexpr std::int64_t kOneRow64BlockBudgetBytes = 8 * 1024;
+constexpr std::int64_t kOneRow64BlocksPerSm = 16;
 
 // Staged launches whose blocks walk at most this many row groups each (the 2048-token benchmark launches walk
 // 3.9-7.8, the 16384-token ones 15.5 or more) are "small": they get one-row blocks (above) and the L2 prefetch:
@@ -757,6 +765,7 @@ struct StagedSetting {
 };
 StagedSetting staged_setting(const Plan& p, bool one_row_blocks, int wide) {
   const bool k16 = dtype_size(p.dtype) == 2;
+  if (one_row_blocks && p.args.lanes < kOneRowLanes) return {kOneRow64BlockBudgetBytes, kOneRow64BlocksPerSm};
   if (one_row_blocks) return {kOneRowBlockBudgetBytes, kOneRowBlocksPerSm};
   if (wide == kWideCachedChunks) return {kStageBudgetBytes, kWideBlocksPerSm, false, !k16};
   if (p.args.chunks_per_thread == 1) return {kStageBudgetBytes, 0};  // one-chunk programs: not capped
@@ -901,7 +910,10 @@ Launch launch_for(const Plan& p) {
   if (k.stages == 0 || blocks == 0) return l;
   const bool small = p.args.row_groups() <= kFewGroupsPerBlock * blocks;
   const int lanes = p.args.lanes;
-  if (small && !one_row_off && lanes == kOneRowLanes && lanes < p.args.threads_per_block) {
+  // 64-lane fused f32 rows keep the plan's blocks (0.98x in one-row blocks, stop 20).
+  const bool one_row_lanes =
+      lanes >= kOneRowLanes || (lanes >= kOneRowMinLanes && !(p.op == Op::kFusedAddRmsNorm && p.dtype == DType::kF32));
+  if (small && !one_row_off && one_row_lanes && lanes < p.args.threads_per_block) {
     Plan one = p;
     one.args.threads_per_block = lanes;
     one.grid_blocks = one.args.row_groups();

@@ -75,9 +75,11 @@ TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
        "staged", "block_threads=128 stages=2 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kFusedAddRmsNorm, DType::kF16, rows4096, 0, true),
        "staged", "block_threads=128 stages=2 l2_prefetch=1 bulk_copy=0"},
-      // 64-lane rows (16-bit, 2048, padded pitch) and a packed-QKV K slice (4 lanes): the plan's 256-thread blocks,
-      // with the prefetch.
+      // 64-lane rows (16-bit, 2048, padded pitch): one-row blocks of 64 threads (stop 20), two 8 KiB stages; fused
+      // f32 ones (1024) keep the plan's 256-thread blocks, as does a packed-QKV K slice (4 lanes); with the prefetch.
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({300, 2048}, {2560, 1}), 300 * 2560),
+       "staged", "block_threads=64 stages=2 l2_prefetch=1 bulk_copy=0"},
+      {make_case(Op::kFusedAddRmsNorm, DType::kF32, *make_layout({300, 1024}, {1024, 1})),
        "staged", "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({64, 8, 128}, {6144, 128, 1}, 4096), 64 * 6144),
        "staged", "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
