@@ -194,7 +194,9 @@ std::optional<LayoutCopyArgs> layout_copy_args(const Set& s, int es, std::string
     *why = std::move(w);
     return std::nullopt;
   };
-  if (x.rank < 2 || x.rank > 3 || x.stride[x.rank - 1] != 1) return fail("x is not of rank 2 or 3 with unit column stride");
+  if (x.rank < 2 || x.rank > 3 || x.stride[x.rank - 1] != 1) {
+    return fail("x is not of rank 2 or 3 with unit column stride");
+  }
   const std::int64_t hidden = x.shape[x.rank - 1];
   const std::int64_t heads = x.rank == 3 ? x.shape[1] : 1;
   for (const std::int64_t v : {hidden, x.offset, x.stride[0], x.rank == 3 ? x.stride[1] : 0}) {
@@ -424,7 +426,8 @@ int main(int argc, char** argv) {
   }
   // Usage errors in the layout are found without a device (the total memory is checked once one is there).
   if (custom) {
-    const CustomCase cc = custom_case(shape_s, stride_s, offset_s, fused, post, std::numeric_limits<std::size_t>::max());
+    const CustomCase cc =
+        custom_case(shape_s, stride_s, offset_s, fused, post, std::numeric_limits<std::size_t>::max());
     if (!cc.value) {
       std::fprintf(stderr, "ERROR: %s\n%s", cc.error.c_str(), usage);
       return 2;

@@ -724,9 +724,8 @@ struct Kernels {
 // 6.67 -> 6.38 us, f16 6.48 -> 6.37, 2048x2048 bf16 7.68 -> 7.43, 4096x1536 bf16 9.97 -> 9.24, f32 2048x1024 7.49
 // -> 7.05; 1.02-1.08x; at 4 blocks of 16 KiB, the 128-lane setting, 0.84-0.92x: too few warps; fused add 2048x1536
 // bf16 10.49 -> 9.50 us, 2048x2048 12.33 -> 11.87, with post 1.00x; fused f32 2048x1024 0.98x, which keeps the
-// plan's blocks). Same bytes either
-// way: a row's reduction depends on its lanes only, and blocks take row groups grid-stride as emulate_grid() does,
-// for any threads_per_block (test CpuBackend.ThreadsPerBlockDoesNotChangeTheBytes).
+// plan's blocks). Same bytes either way: a row's reduction depends on its lanes only, and blocks take row groups
+// grid-stride as emulate_grid() does, for any threads_per_block (test CpuBackend.ThreadsPerBlockDoesNotChangeTheBytes).
 constexpr int kOneRowMinLanes = 64;
 constexpr int kOneRowLanes = 128;
 constexpr std::int64_t kOneRowBlockBudgetBytes = 16 * 1024;
