@@ -27,6 +27,7 @@
 #include "bench/bench_case.hpp"
 #include "bench/gpu_timing.hpp"
 #include "bench/layout_copy.hpp"
+#include "harness/case_builder.hpp"
 #include "kernels/cpu_backend.hpp"
 #include "kernels/gpu/norm_gpu.hpp"
 #include "kernels/plan.hpp"
@@ -78,13 +79,7 @@ Set make_set(const BenchCase& bc, DType t, std::uint64_t seed) {
   const int es = dtype_size(t);
   const std::int64_t hidden = bc.x.shape[bc.x.rank - 1];
   const std::int64_t n = *numel(bc.x);
-  Layout dense = bc.x;
-  dense.offset = 0;
-  std::int64_t st = 1;
-  for (int k = dense.rank - 1; k >= 0; --k) {
-    dense.stride[k] = st;
-    st *= dense.shape[k];
-  }
+  const Layout dense = contiguous_like(bc.x);
   NormCall& c = s.call;
   c.op = bc.op;
   c.eps = 1e-6f;
