@@ -14,7 +14,9 @@
 #                                         memcheck_tests (the launch tests under compute-sanitizer memcheck),
 #                                         clock (DIR/gpu_bench_clock: per-block start, first data and end times),
 #                                         widths (the same bytes at row widths 128-16384: gpu_bench --shape),
-#                                         models (layouts of real models beyond the table, against PyTorch)
+#                                         models (layouts of real models beyond the table, against PyTorch),
+#                                         transposed (transposed views, every dtype and op, against PyTorch),
+#                                         scalar (the scalar-access layouts, this build against DIR/gpu_bench_base)
 # Logs go to $OUT (or ./device-logs); every part prints its command and the tail of its output.
 set -uo pipefail
 dir=$(cd "$1" && pwd); shift
@@ -68,6 +70,9 @@ for part in $parts; do
       for tool in racecheck synccheck; do
         SG_GPU_MAX_BLOCKS=1 SG_GPU_MODE=poison TAIL=6 step "races_$tool" compute-sanitizer --tool "$tool" \
           --error-exitcode 3 "$dir/props" --backend gpu --seed 2 --tests 25
+        # Rows across warps (their partials and totals in shared memory): the transposed-view launch test.
+        TAIL=6 step "races_${tool}_columns" compute-sanitizer --tool "$tool" --error-exitcode 3 \
+          "$dir/gpu_inprocess_test" --gtest_filter='GpuPoison.Transposed*'
       done ;;
     sanitizer_bugs)
       # Every bug model's shrunk counterexample, storages placed trailing (flush against an unmapped granule), run
@@ -114,10 +119,10 @@ for part in $parts; do
         done
       done ;;
     memcheck_tests)
-      # The in-process launch tests under memcheck: the pinned shapes of every kernel program and the generated wide
-      # rows (GPU == CPU there too), poison mode as the tests set it.
+      # The in-process launch tests under memcheck: the pinned shapes of every kernel program, the generated wide
+      # rows and transposed views (GPU == CPU there too), poison mode as the tests set it.
       TAIL=8 step memcheck_launch_tests compute-sanitizer --tool memcheck --error-exitcode 3 "$dir/gpu_inprocess_test" \
-        --gtest_filter='GpuPoison.LaunchVariants*:GpuPoison.GeneratedWide*' ;;
+        --gtest_filter='GpuPoison.LaunchVariants*:GpuPoison.GeneratedWide*:GpuPoison.Transposed*' ;;
     copy)
       # Which engine runs a device-to-device cudaMemcpy, and what copies of the cases' bytes reach by each means
       # (cudaMemcpy(2D)Async, load/store kernels, bulk copies): docs/performance.md, "What a copy reaches".
@@ -214,6 +219,44 @@ for part in $parts; do
         done
       done
       TAIL=40 step models_torch python3 "$dir/torch_bench.py" --layouts "${mcsv[@]}" --markdown "$logs/models.md" ;;
+    transposed)
+      # Transposed views (hidden the slow dim; rows across warps since stop 21): (T,4096):(1,T) at 2048 and 16384
+      # tokens, every dtype, plain, fused and fused with post, two passes, then PyTorch on the same layouts.
+      tcsv=()
+      for pass in 1 2; do
+        i=0
+        for t in 2048 16384; do
+          for f in "" "--fused" "--fused --post"; do
+            i=$((i + 1))
+            # shellcheck disable=SC2086  # $f: zero, one or two arguments
+            TAIL=4 step "transposed_${i}_$pass" "$dir/gpu_bench" --shape "($t,4096)" --stride "(1,$t)" $f \
+              --csv "$logs/transposed_${i}_$pass.csv"
+            tcsv+=(--ours "$logs/transposed_${i}_$pass.csv")
+          done
+        done
+      done
+      TAIL=30 step transposed_torch python3 "$dir/torch_bench.py" --layouts "${tcsv[@]}" --markdown "$logs/transposed.md" ;;
+    scalar)
+      # The scalar-access layouts (stop 20's table: pitches 4100 and 4097, every other column, transposed, fused
+      # with a 4100 pitch) at 2048 and 16384 tokens, bf16 (4097 also f32): this build and DIR/gpu_bench_base in turn,
+      # two passes each, CSVs for comparing by hand.
+      [[ -x $dir/gpu_bench_base ]] || { echo "ERROR: scalar needs $dir/gpu_bench_base"; exit 2; }
+      shapes=("(T,4096)|(4100,1)|bf16|" "(T,4096)|(4097,1)|bf16|" "(T,4096)|(4097,1)|f32|" "(T,4096)|(8192,2)|bf16|"
+              "(T,4096)|(1,T)|bf16|" "(T,4096)|(4100,1)|bf16|--fused")
+      for pass in 1 2; do
+        i=0
+        for sh in "${shapes[@]}"; do
+          IFS='|' read -r shape stride dt f <<< "$sh"
+          for t in 2048 16384; do
+            i=$((i + 1))
+            for b in gpu_bench_base gpu_bench; do
+              # shellcheck disable=SC2086  # $f: zero or one argument
+              TAIL=2 step "scalar_${i}_${b}_$pass" "$dir/$b" --shape "${shape//T/$t}" --stride "${stride//T/$t}" $f \
+                --dtype "$dt" --csv "$logs/scalar_${i}_${b}_$pass.csv"
+            done
+          done
+        done
+      done ;;
     sass)
       # The kernels' machine code (instruction counts per loop, register use), for reading beside ncu_src.
       step sass cuobjdump -sass "$dir/gpu_bench" ;;

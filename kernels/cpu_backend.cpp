@@ -142,6 +142,51 @@ void emulate_grid(const Plan& p, CheckedMem& m) {
   }
 }
 
+// The GPU's rows-across-warps grid (column_rows plans, norm_kernel.hpp): block b walks row groups of kColumnRows
+// rows grid-stride; thread t is row t % kColumnRows of the group and runs lanes t / kColumnRows, + slots, ... one
+// after another (slots = threads / kColumnRows), pass 1 then (after the barrier) pass2_batched; each row's partials
+// reduced in reduce_row_emulated's order, as the GPU kernel reduces them.
+template <class Prog>
+void emulate_column_grid(const Plan& p, CheckedMem& m) {
+  const KernelArgs& a = p.args;
+  const int threads = a.threads_per_block;
+  const int slots = threads / kColumnRows;
+  const int lanes = a.lanes;
+  thread_local std::vector<float> partials;  // [row of the group][lane]; scratch past the call, as emulate_grid's
+  thread_local std::vector<float> totals;
+  partials.resize(static_cast<std::size_t>(kColumnRows) * static_cast<std::size_t>(lanes));
+  totals.resize(static_cast<std::size_t>(kColumnRows));
+  const std::int64_t groups = a.row_groups();
+  for (std::int64_t block = 0; block < p.grid_blocks; ++block) {
+    for (std::int64_t group = block; group < groups; group += p.grid_blocks) {
+      for (int t = 0; t < threads; ++t) {
+        const int r = t % kColumnRows;
+        const std::int64_t row = group * kColumnRows + r;
+        m.at(block, t);
+        for (int lane = t / kColumnRows; lane < lanes; lane += slots) {
+          typename Prog::State st;
+          st.partial = 0.f;
+          if (row < a.rows) Prog::pass1(a, m, row, lane, st);
+          partials[static_cast<std::size_t>(r) * lanes + lane] = st.partial;
+          if (m.faulted()) return;
+        }
+      }
+      for (int r = 0; r < kColumnRows; ++r) {
+        totals[r] = reduce_row_emulated(&partials[static_cast<std::size_t>(r) * lanes], lanes);
+      }
+      for (int t = 0; t < threads; ++t) {
+        const int r = t % kColumnRows;
+        const std::int64_t row = group * kColumnRows + r;
+        m.at(block, t);
+        for (int lane = t / kColumnRows; lane < lanes && row < a.rows; lane += slots) {
+          Prog::pass2_batched(a, m, row, lane, totals[r]);
+          if (m.faulted()) return;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 CpuRunResult run_cpu(const Plan& p, const std::array<std::int64_t, kNumOperands>& storage_elems,
@@ -153,6 +198,7 @@ CpuRunResult run_cpu(const Plan& p, const std::array<std::int64_t, kNumOperands>
       if constexpr (Prog::kIsVector && Prog::kSimple && Prog::kRowOperands == 1) {
         if (options.wide_cache) return emulate_grid<typename Prog::template WithCached<kWideCachedChunks>>(p, m);
       }
+      if (p.args.column_rows) return emulate_column_grid<Prog>(p, m);
       emulate_grid<Prog>(p, m);
     });
   }

@@ -165,13 +165,42 @@ struct KernelArgs {
   int chunks_per_thread = 1;  // ceil(ceil(hidden / kChunk) / lanes)
   bool has_post = false;
   bool cache_rows = true;     // keep pass-1 values in registers (false: pass 2 reads memory again)
+  // Rows across warps (column_rows_pay(), set by the planner): a block holds kColumnRows rows, thread t of it is row
+  // t % kColumnRows and lanes t / kColumnRows, + threads / kColumnRows, ...; cache_rows is then false.
+  bool column_rows = false;
   // Column stride used when pass 2 reads x again; equals x.col_stride on every correct plan (the lightllm-1467
   // bug model sets 1 here to reproduce a kernel whose second pass forgot the stride).
   std::int64_t x_pass2_col_stride = 1;
 
-  SG_HD int rows_per_block() const { return threads_per_block / lanes; }
+  SG_HD int rows_per_block() const;
   SG_HD std::int64_t row_groups() const { return (rows + rows_per_block() - 1) / rows_per_block(); }
 };
+
+// Rows across warps: x's consecutive rows are consecutive elements while its columns are not (a transposed view,
+// hidden the slow dim), so a warp of one row's lanes would touch a 32-byte sector for each 2- or 4-byte element.
+// Such plans run blocks of kColumnRows rows instead, in which thread t is row t % kColumnRows at lanes
+// t / kColumnRows, + kColumnSlots, ...: a warp's access is then kColumnRows adjacent elements (at least a 32-byte
+// sector in every dtype) at each of its 32 / kColumnRows lanes' columns. Each (row, lane) runs the same per-thread
+// program as in any plan, in the same chunk order, and each row's partials are reduced in reduce_row_emulated's
+// order, so the bytes are those of the same plan in row-per-lanes blocks (test
+// CpuBackend.ColumnRowsWriteTheBytesOfRowsAlongWarps). Blocks are kColumnRows * min(lanes, kColumnSlots) threads.
+// 16 rows, not 32: twice the blocks for the same rows (2048 tokens: 128 blocks, not 64, on 132 multiprocessors).
+#ifndef SG_COLUMN_ROWS  // a build option for benchmarks only (16 or 32); the tests run the default
+#define SG_COLUMN_ROWS 16
+#endif
+inline constexpr int kColumnRows = SG_COLUMN_ROWS;
+inline constexpr int kColumnSlots = kMaxLanes / kColumnRows;  // lane slots a block: at most kMaxLanes threads
+
+SG_HD int KernelArgs::rows_per_block() const { return column_rows ? kColumnRows : threads_per_block / lanes; }
+
+// Whether the planner gives a scalar-access plan rows across warps: x's innermost row dim has stride 1 (and is at
+// least a block's kColumnRows long, or the only one), and its columns are not adjacent. Vector plans never qualify
+// (their columns have stride 1).
+inline bool column_rows_pay(const KernelArgs& a) {
+  const RowMap& m = a.x.rows;
+  if (m.ndims < 1 || a.x.col_stride == 1 || m.stride[m.ndims - 1] != 1) return false;
+  return m.ndims == 1 || m.size[m.ndims - 1] >= kColumnRows;
+}
 
 // Launch geometry: a function of hidden and element size only (see the file comment for why).
 struct Geometry {
@@ -312,19 +341,31 @@ struct RowProgram {
     if constexpr (kVector) {
       m.template load<kChunk>(id, base, row_off + col0, s);
     } else {
-      if (col_stride == 1 && n == kChunk) {  // a whole chunk of a unit-stride row: as wide as its address allows
-        const std::int64_t index = row_off + col0;
-        const int w = piece_elems(base, index);
-        if (w == kChunk) return m.template load<kChunk>(id, base, index, s);
-        if (w == kPiece8) return load_pieces<kPiece8>(m, id, base, index, s);
-        if constexpr (kPiece4 > 1) {
-          if (w == kPiece4) return load_pieces<kPiece4>(m, id, base, index, s);
+      if (n == kChunk) {
+        if (col_stride == 1) {  // a whole chunk of a unit-stride row: as wide as its address allows
+          const std::int64_t index = row_off + col0;
+          const int w = piece_elems(base, index);
+          if (w == kChunk) return m.template load<kChunk>(id, base, index, s);
+          if (w == kPiece8) return load_pieces<kPiece8>(m, id, base, index, s);
+          if constexpr (kPiece4 > 1) {
+            if (w == kPiece4) return load_pieces<kPiece4>(m, id, base, index, s);
+          }
         }
+        // A whole chunk element by element (strided columns, or an address aligned to less than 4 bytes): no test
+        // between the loads, so they issue back to back. With the per-element test of the loop below each load sat
+        // in its own basic block with the instruction that packs its value into s, which waited for it before the
+        // next load could issue: a memory round trip per element (docs/performance.md, stop 21).
+        SG_UNROLL
+        for (int j = 0; j < kChunk; ++j) {
+          S tmp[1];
+          m.template load<1>(id, base, row_off + (col0 + j) * col_stride, tmp);
+          s[j] = tmp[0];
+        }
+        return;
       }
-      // Element by element (strided columns, or an address aligned to less than 4 bytes, or a row's last, partial
-      // chunk): a constant trip count with a predicate, not j < n, so every index is a constant after unrolling
-      // and s stays in registers (a run-time bound put the chunk arrays on the thread's stack: 288-480 bytes of
-      // stack frame in the unstaged kernel's scalar programs).
+      // A row's last, partial chunk, element by element: a constant trip count with a predicate, not j < n, so
+      // every index is a constant after unrolling and s stays in registers (a run-time bound put the chunk arrays
+      // on the thread's stack: 288-480 bytes of stack frame in the unstaged kernel's scalar programs).
       SG_UNROLL
       for (int j = 0; j < kChunk; ++j) {
         if (j >= n) break;
@@ -591,6 +632,7 @@ struct RowProgram {
     S x[kCached][kChunk], r[kCached][kChunk], p[kCached][kChunk];
     // Operand slot o of chunk k: 0 x, 1 residual, 2 post_residual_addition (o is a constant after unrolling).
     SG_HD S (&at(int o, int k))[kChunk] { return o == 0 ? x[k] : o == 1 ? r[k] : p[k]; }
+    SG_HD S (&of(int o))[kCached][kChunk] { return o == 0 ? x : o == 1 ? r : p; }  // every chunk of slot o
   };
   static constexpr int kRowOperands = kFused ? 3 : 1;  // operand slots a row load can fill
 
@@ -644,9 +686,51 @@ struct RowProgram {
     }
   }
 
-  // Every load of the first kMaxCachedChunks chunks of a row (x, and the fused operands), nothing used yet.
+  // Whether this lane's first kCached chunks are all whole chunks of the row (none past chunks_per_thread or past
+  // the row's end), so that their loads need no test.
+  SG_HD static bool cached_chunks_whole(const KernelArgs& a, int lane) {
+    return a.chunks_per_thread >= kCached && chunk_col(a, lane, kCached - 1) + kChunk <= a.hidden;
+  }
+
+  // The loads of the first kCached chunks of one operand's row, every one a whole chunk (cached_chunks_whole):
+  // strided columns element by element with no test anywhere between the loads, so that all kCached * kChunk of
+  // them issue before any value is used (one memory round trip, where a test between chunks made it one a chunk:
+  // docs/performance.md, stop 21); unit-stride columns through load_raw, as wide as each chunk's address allows.
+  // The same elements as load_raw chunk by chunk.
+  template <class Mem>
+  SG_HD static void load_whole_chunks(const KernelArgs& a, Mem& m, int lane, OperandId id, const OperandAccess& op,
+                                      std::int64_t row_off, std::int64_t col_stride, S (&s)[kCached][kChunk]) {
+    if (col_stride == 1) {
+      SG_UNROLL
+      for (int k = 0; k < kCached; ++k) load_raw(m, id, op, row_off, chunk_col(a, lane, k), 1, kChunk, s[k]);
+      return;
+    }
+    const S* base = static_cast<const S*>(op.base);
+    SG_UNROLL
+    for (int k = 0; k < kCached; ++k) {
+      const std::int64_t col0 = chunk_col(a, lane, k);
+      SG_UNROLL
+      for (int j = 0; j < kChunk; ++j) {
+        S tmp[1];
+        m.template load<1>(id, base, row_off + (col0 + j) * col_stride, tmp);
+        s[k][j] = tmp[0];
+      }
+    }
+  }
+
+  // Every load of the first kMaxCachedChunks chunks of a row (x, and the fused operands), nothing used yet. Scalar
+  // programs whose cached chunks are all whole load them operand by operand (load_whole_chunks).
   template <class Mem>
   SG_HD static void load_row(const KernelArgs& a, Mem& m, std::int64_t row, int lane, RowLoads& L) {
+    if constexpr (!kVector) {
+      if (cached_chunks_whole(a, lane)) {
+        const Pass1Rows r = load_rows(a, row);
+        visit_chunk_operands(a, r, [&](int o, OperandId id, const OperandAccess& op, std::int64_t row_off) {
+          load_whole_chunks(a, m, lane, id, op, row_off, op.col_stride, L.of(o));
+        });
+        return;
+      }
+    }
     visit_row_loads(a, row, lane,
                     [&](int k, int o, OperandId id, const OperandAccess& op, std::int64_t row_off, std::int64_t col0,
                         int n) { load_raw(m, id, op, row_off, col0, op.col_stride, n, L.at(o, k)); });
@@ -787,6 +871,54 @@ struct RowProgram {
       decode(xs, n, v);
       decode(ws, n, w);
       pass2_chunk_w(a, m, out_off, col0, n, inv, v, w);
+    }
+  }
+
+  // Pass 2 of an uncached row (pass 2's memory path) with the loads of the first kCached chunks issued before any
+  // of them is used, as load_row does for pass 1: each chunk's value (plain: x; fused: residual_out, which pass 1
+  // wrote) and weight, as stored; then chunk by chunk pass2_chunk_w's arithmetic and store; chunks past kCached
+  // one at a time, as pass2 does. The same elements, values and stores as pass2 without the cache, and every
+  // chunk's loads before its own store (out may be x itself; no chunk reads another's elements). The GPU's
+  // rows-across-warps kernel and its CPU emulation run it (column_rows plans: the row cache is off).
+  template <class Mem>
+  SG_HD static void pass2_batched(const KernelArgs& a, Mem& m, std::int64_t row, int lane, float total) {
+    const float inv = inv_rms(a, total);
+    const std::int64_t out_off = row_off(a.out.rows, row);
+    const OperandAccess& src = kFused ? a.residual_out : a.x;
+    const OperandId src_id = kFused ? OperandId::kResidualOut : OperandId::kX;
+    const std::int64_t src_col_stride = kFused ? a.residual_out.col_stride : a.x_pass2_col_stride;
+    const std::int64_t src_off = row_off(src.rows, row);
+    S xs[kCached][kChunk] = {}, ws[kCached][kChunk] = {};
+    if (!kVector && cached_chunks_whole(a, lane)) {  // as load_row: the values' loads in one run, then the weight's
+      load_whole_chunks(a, m, lane, src_id, src, src_off, src_col_stride, xs);
+      load_whole_chunks(a, m, lane, OperandId::kWeight, a.weight, a.weight.rows.offset, a.weight.col_stride, ws);
+    } else {
+      SG_UNROLL
+      for (int k = 0; k < kCached; ++k) {
+        const std::int64_t col0 = chunk_col(a, lane, k);
+        if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
+        const int n = chunk_len(a, col0);
+        load_raw(m, src_id, src, src_off, col0, src_col_stride, n, xs[k]);
+        load_raw(m, OperandId::kWeight, a.weight, a.weight.rows.offset, col0, a.weight.col_stride, n, ws[k]);
+      }
+    }
+    SG_UNROLL
+    for (int k = 0; k < kCached; ++k) {
+      const std::int64_t col0 = chunk_col(a, lane, k);
+      if (k >= a.chunks_per_thread || col0 >= a.hidden) break;
+      const int n = kVector ? kChunk : chunk_len(a, col0);
+      float v[kChunk], w[kChunk];
+      decode(xs[k], n, v);
+      decode(ws[k], n, w);
+      pass2_chunk_w(a, m, out_off, col0, n, inv, v, w);
+    }
+    for (int k = kCached; k < a.chunks_per_thread; ++k) {
+      const std::int64_t col0 = chunk_col(a, lane, k);
+      if (col0 >= a.hidden) break;
+      const int n = chunk_len(a, col0);
+      float v[kChunk];
+      pass2_load(a, m, src_off, col0, n, v);
+      pass2_chunk(a, m, out_off, col0, n, inv, v);
     }
   }
 };

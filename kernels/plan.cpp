@@ -1,6 +1,7 @@
 // The guarded dispatcher: validation in one place, then a zero-copy plan through per-operand row maps.
 #include "kernels/plan.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace strideguard {
@@ -175,6 +176,11 @@ Plan guarded_plan_for_valid_call(const NormCall& call) {
   a.chunks_per_thread = g.chunks_per_thread;
   a.cache_rows = g.chunks_per_thread <= kMaxCachedChunks;
   p.vector = a.rows > 0 && vector_access_allowed(call);
+  if (!p.vector && column_rows_pay(a)) {  // rows across warps (norm_kernel.hpp): pass 2 reads memory again
+    a.column_rows = true;
+    a.threads_per_block = kColumnRows * std::min(a.lanes, kColumnSlots);
+    a.cache_rows = false;
+  }
   p.grid_blocks = a.rows > 0 ? a.row_groups() : 0;
   return p;
 }
@@ -241,9 +247,10 @@ std::string describe_plan(const Plan& p) {
   const KernelArgs& a = p.args;
   std::string s = "policy=";
   s += to_string(p.policy);
-  s += a.lanes == a.threads_per_block ? " variant=block-per-row"
-       : a.lanes <= kReduceGroup      ? " variant=subwarp-per-row"
-                                      : " variant=multi-warp-rows";  // 32 < lanes < threads: several rows a block
+  s += a.column_rows                   ? " variant=rows-across-warps"  // kColumnRows rows a block (norm_kernel.hpp)
+       : a.lanes == a.threads_per_block ? " variant=block-per-row"
+       : a.lanes <= kReduceGroup        ? " variant=subwarp-per-row"
+                                        : " variant=multi-warp-rows";  // 32 < lanes < threads: several rows a block
   s += " lanes=" + std::to_string(a.lanes) + " threads=" + std::to_string(a.threads_per_block);
   s += p.vector ? " access=vector16" : " access=scalar";
   s += " rows=" + std::to_string(a.rows) + " hidden=" + std::to_string(a.hidden);

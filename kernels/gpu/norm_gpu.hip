@@ -220,6 +220,67 @@ __global__ void __launch_bounds__(kMaxLanes, unstaged_min_blocks<Prog>())
   SG_CLOCK_END();
 }
 
+// Rows across warps (column_rows plans: x's consecutive rows are consecutive elements, its columns are not; see
+// norm_kernel.hpp): a block walks row groups of kColumnRows rows, grid-stride; thread t is row t % kColumnRows and
+// runs lanes t / kColumnRows, + slots, ... one after another (slots = threads / kColumnRows), so each load of a
+// warp reads kColumnRows adjacent elements of x at each of 32 / kColumnRows columns. Each (row, lane) runs the
+// plan's per-thread pass 1, its partial goes to shared memory, and after the barrier the warps reduce the rows in
+// reduce_row_emulated's order (the butterfly over each 32-lane group, then the groups in index order from 0), as
+// emulate_column_grid() does; pass 2 reads its values back from memory (pass2_batched: x, or residual_out that
+// this thread wrote in pass 1; mostly L2 hits, the block's rows having just been read). Launch bound as the
+// unstaged kernel's for the same program.
+template <class Prog>
+__global__ void __launch_bounds__(kMaxLanes, unstaged_min_blocks<Prog>())
+    norm_kernel_columns(SG_GRID_CONSTANT const KernelArgs a, std::int64_t groups, int /*stages: unused*/,
+                        unsigned* blocks_ran) {
+  __shared__ float partials[kColumnRows][kMaxLanes + 1];  // + 1: one lane's rows in distinct banks
+  __shared__ float totals[kColumnRows];
+  const int t = static_cast<int>(threadIdx.x);
+  const int r = t % kColumnRows;  // this thread's row of the group
+  const int slot = t / kColumnRows;
+  const int slots = a.threads_per_block / kColumnRows;
+  const int j = t % kReduceGroup;  // this thread's lane in the reducing warp
+  const int warp = t / kReduceGroup;
+  const int warps = (a.threads_per_block + kReduceGroup - 1) / kReduceGroup;
+  const int lanes = a.lanes;
+  const int g = lanes < kReduceGroup ? lanes : kReduceGroup;
+  GpuMem m;
+  sg_grid_dependency_wait();  // before the first global access (launch_norm's overlap_previous)
+  sg_launch_dependents();
+  if (blocks_ran != nullptr && t == 0) atomicAdd(blocks_ran, 1u);
+  SG_CLOCK_START();
+  for (std::int64_t group = blockIdx.x; group < groups; group += gridDim.x) {
+    const std::int64_t row = group * kColumnRows + r;
+    const bool live = row < a.rows;
+    for (int lane = slot; lane < lanes; lane += slots) {
+      typename Prog::State st;
+      st.partial = 0.f;
+      if (live) Prog::pass1(a, m, row, lane, st);
+      partials[r][lane] = st.partial;
+    }
+    SG_CLOCK_FIRST_DATA(group);
+    __syncthreads();  // every partial of the group written (and, from the second group on, totals read)
+    // Warp-uniform loops (rr, base), so every shuffle has the whole warp. A block of fewer than 32 threads (rows of
+    // one lane) shuffles nothing: g == 1.
+    for (int rr = warp; rr < kColumnRows; rr += warps) {
+      float total = 0.f;
+      for (int base = 0; base < lanes; base += g) {
+        float v = j < g ? partials[rr][base + j] : 0.f;  // threads past a short row's lanes: zeros, unused
+#pragma unroll
+        for (int d = kReduceGroup / 2; d >= 1; d /= 2) {
+          if (d < g) v = add_rn(v, sg_shfl_xor(v, d, kReduceGroup));
+        }
+        total = lanes <= kReduceGroup ? v : add_rn(total, v);
+      }
+      if (j == 0) totals[rr] = total;
+    }
+    __syncthreads();  // every total written, every partial read
+    const float total = totals[r];
+    for (int lane = slot; lane < lanes && live; lane += slots) Prog::pass2_batched(a, m, row, lane, total);
+  }
+  SG_CLOCK_END();
+}
+
 // Pass 1 of one row of the stage-resident and one-stage kernels (vector programs: whole chunks), from the stage
 // (slot(o, k): operand o's chunk k, as visit_row_loads filled it), in increasing k as every program's pass 1. With
 // kKeepSums (the resident kernel's fused rows) each chunk's sum s, as pass 1 stores it to residual_out, is written
@@ -685,9 +746,9 @@ std::int64_t resident_blocks(KernelFn kernel, int threads, std::size_t smem) {
 // The kernel programs (describe_launch's kernel=, launch_counts' keys): the unstaged kernel; the staged one with
 // rows cached in registers (4 chunks a thread at most); its one-chunk instantiation; the plain 8-chunk cache (wide
 // rows); rows kept in their stage (kResident); fused rows of 9-16 chunks on one stage (kOneStage).
-enum class KernelKind : int { kUnstaged, kStaged, kOneChunk, kWide8, kResident, kOneStage, kCount };
-constexpr const char* kKernelNames[] = {"unstaged",     "staged",          "staged-one-chunk",
-                                        "staged-wide8", "staged-resident", "staged-one-stage"};
+enum class KernelKind : int { kUnstaged, kStaged, kOneChunk, kWide8, kResident, kOneStage, kColumns, kCount };
+constexpr const char* kKernelNames[] = {"unstaged",        "staged",           "staged-one-chunk", "staged-wide8",
+                                        "staged-resident", "staged-one-stage", "rows-across-warps"};
 static_assert(std::size(kKernelNames) == static_cast<std::size_t>(KernelKind::kCount));
 const char* kernel_name(KernelKind k) { return kKernelNames[static_cast<int>(k)]; }
 // Launches enqueued by launch_norm in this process, by kind (relaxed counters: a tally, not a synchronisation).
@@ -781,6 +842,12 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
   static const bool staging_off = env_knob("SG_GPU_STAGED") == 0;
   const bool fused = p.op == Op::kFusedAddRmsNorm;
   return visit_program(p.dtype, p.vector, fused, simple_rows(p.args), [&]<class Prog>() -> Kernels {
+    // Rows across warps: the plan's own grid (KernelArgs::column_rows, scalar plans only), whatever the knobs.
+    if constexpr (!Prog::kIsVector) {
+      if (p.args.column_rows) {
+        return {norm_kernel_columns<Prog>, 0, 0, 0, nullptr, nullptr, false, KernelKind::kColumns};
+      }
+    }
     if constexpr (Prog::kIsVector) {
       // Staged: vector plans (this branch) with the row cache on, and wide rows (wide_chunks).
       const int wide = wide_chunks(p);

@@ -344,6 +344,55 @@ TEST(CpuBackend, ThreadsPerBlockDoesNotChangeTheBytes) {
   EXPECT_GE(varied_runs, 60);  // the loop above varied the block size where it says it does
 }
 
+// Rows across warps (KernelArgs::column_rows: blocks of kColumnRows rows, a thread a row at lanes apart, pass 2
+// re-reading memory through pass2_batched) write the bytes of the same plan run as rows along warps (the planned
+// geometry's blocks, the row cache as choose_geometry allows): transposed views with partial row groups, partial
+// last chunks, rows of 1 to 256 lanes and of more chunks a thread than the cache holds, a padded transposed pitch
+// and a 2-dim row map; every dtype, both ops, with and without post. A 2-dim row map whose inner dim is shorter than a
+// warp's rows keeps rows along warps.
+TEST(CpuBackend, ColumnRowsWriteTheBytesOfRowsAlongWarps) {
+  struct Shape {
+    Layout x;
+    std::int64_t storage;
+    bool column;  // the plan is expected to have rows across warps
+  };
+  const std::vector<Shape> shapes = {
+      {*make_layout({70, 4096}, {1, 70}), 70 * 4096, true},                  // transposed, 3 row groups
+      {*make_layout({40, 1000}, {1, 40}), 40 * 1000, true},                  // a partial last chunk
+      {*make_layout({33, 24}, {1, 33}), 33 * 24, true},                      // 1 lane a row
+      {*make_layout({40, 20000}, {1, 40}), 40 * 20000, true},                // more chunks a thread than cached
+      {*make_layout({64, 2048}, {1, 70}), 2047 * 70 + 64, true},             // a padded transposed pitch
+      {*make_layout({2, 40, 64}, {2560, 1, 40}), 2 * 2560, true},            // rows (2, 40):(2560, 1)
+      {*make_layout({4, 8, 64}, {512, 1, 8}), 4 * 512, false},               // inner row dim of 8: along warps
+  };
+  for (DType dt : {DType::kBF16, DType::kF16, DType::kF32}) {
+    for (const Shape& sh : shapes) {
+      for (Op op : {Op::kRmsNorm, Op::kFusedAddRmsNorm}) {
+        for (bool post : {false, true}) {
+          if (post && op == Op::kRmsNorm) continue;
+          const std::string what = to_string(sh.x, dt) + " " + std::string(to_string(op)) + (post ? " post" : "");
+          const PlanRuns r = run_planned_and_varied(dt, op, post, sh.x, sh.storage, [&](Plan& p, CpuRunOptions&) {
+            const Geometry g = choose_geometry(p.args.hidden, dtype_size(dt));
+            p.args.column_rows = false;
+            p.args.threads_per_block = g.threads_per_block;
+            p.args.cache_rows = g.chunks_per_thread <= kMaxCachedChunks;
+            p.grid_blocks = p.args.row_groups();
+          });
+          EXPECT_EQ(r.plan.args.column_rows, sh.column) << what;
+          EXPECT_FALSE(r.plan.vector) << what;
+          if (sh.column) {
+            EXPECT_FALSE(r.plan.args.cache_rows) << what;
+            EXPECT_EQ(r.plan.args.rows_per_block(), kColumnRows) << what;
+            EXPECT_EQ(r.plan.grid_blocks, (r.plan.args.rows + kColumnRows - 1) / kColumnRows) << what;
+            EXPECT_NE(describe_plan(r.plan).find("variant=rows-across-warps"), std::string::npos) << what;
+          }
+          expect_same_bytes(r, what);
+        }
+      }
+    }
+  }
+}
+
 TEST(CpuBackend, EmptyPlansLaunchNothing) {
   Case c = make_case(Op::kFusedAddRmsNorm, DType::kF32, *make_layout({0, 64}, {64, 1}), 0);
   HostArena arena;

@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <iterator>
 #include <map>
+#include <random>
 #include <string>
 
 #include "harness/case_builder.hpp"
@@ -58,7 +60,7 @@ TEST_F(GpuPoison, GpuAndCpuWriteIdenticalBytes) {
 // groups one block with deeper stages and the prefetch; plain rows of 5-8 chunks a thread (which the plan leaves
 // uncached) run the staged kernels with an 8-chunk cache, plain rows of 9-16 chunks and fused rows of 5-8 the
 // staged kernel that keeps the row in its stage, fused rows of 9-16 the one-stage kernel. In-process: the launch
-// settings ask the device how many blocks fit.
+// settings ask the device how many blocks fit. Transposed views run rows across warps.
 TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
   struct Expect {
     Case c;
@@ -128,6 +130,18 @@ TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
        "staged-resident", "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kRmsNorm, DType::kF32, *make_layout({1100, 16384}, {16384, 1})),
        "staged-resident", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
+      // Transposed views (x's rows adjacent, its columns a storage row apart): rows across warps, blocks of 16
+      // rows at min(lanes, 16) lane slots. bf16 4096 (128 lanes; 600 rows: a partial last row group), fused f32
+      // 1000 with post (64 lanes, a partial last chunk), f16 24 (1 lane: 16 threads a block), bf16 20000 (10 chunks
+      // a thread, past pass2_batched's cached ones).
+      {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({600, 4096}, {1, 600})),
+       "rows-across-warps", "launch_blocks=38 block_threads=256 stages=0 l2_prefetch=0 bulk_copy=0"},
+      {make_case(Op::kFusedAddRmsNorm, DType::kF32, *make_layout({100, 1000}, {1, 100}), 0, true),
+       "rows-across-warps", "launch_blocks=7 block_threads=256 stages=0 l2_prefetch=0 bulk_copy=0"},
+      {make_case(Op::kRmsNorm, DType::kF16, *make_layout({70, 24}, {1, 70})),
+       "rows-across-warps", "launch_blocks=5 block_threads=16 stages=0 l2_prefetch=0 bulk_copy=0"},
+      {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({40, 20000}, {1, 40})),
+       "rows-across-warps", "launch_blocks=3 block_threads=256 stages=0 l2_prefetch=0 bulk_copy=0"},
   };
   for (const Expect& e : expects) {
     HostArena host;
@@ -164,6 +178,45 @@ TEST_F(GpuPoison, GeneratedWideRowsReachEveryWideKernelAndWriteTheCpuBytes) {
   for (const char* k : {"staged-wide8", "staged-resident", "staged-one-stage", "unstaged"}) {
     EXPECT_GT(after.at(k) - before.at(k), 0) << "no generated wide row ran kernel " << k;
   }
+}
+
+// Transposed views (x's rows adjacent in storage, its columns not) run rows across warps (norm_gpu.hip,
+// norm_kernel_columns) and write the CPU backend's bytes: random tokens (partial row groups), hidden from 1 to
+// 20000 (1 to 256 lanes, partial last chunks, more chunks a thread than the programs cache), every dtype and op,
+// plain transposes, padded ones and a batch of transposes (a 2-dim row map), out over x, specials among the inputs.
+// The launches are counted by kernel program in this process (gpu::launch_counts).
+TEST_F(GpuPoison, TransposedViewsRunRowsAcrossWarpsAndWriteTheCpuBytes) {
+  const std::map<std::string, std::int64_t> before = gpu::launch_counts();
+  std::mt19937_64 g(21);
+  const std::int64_t hiddens[] = {1, 7, 24, 128, 1000, 4096, 5120, 20000};
+  int column = 0;
+  for (int i = 0; i < 48; ++i) {
+    const DType dt = kAllDTypes[g() % 3];
+    const Op op = g() % 2 ? Op::kFusedAddRmsNorm : Op::kRmsNorm;
+    const bool post = op == Op::kFusedAddRmsNorm && g() % 2;
+    const std::int64_t hidden = hiddens[g() % std::size(hiddens)];
+    const std::int64_t t = 16 + static_cast<std::int64_t>(g() % (hidden > 4096 ? 40 : 300));
+    Layout x;
+    switch (g() % 3) {
+      case 0: x = *make_layout({t, hidden}, {1, t}); break;
+      case 1: x = *make_layout({t, hidden}, {1, t + 5}, 3); break;  // padded, at an offset
+      default: x = *make_layout({2, t, hidden}, {t * hidden, 1, t}); break;
+    }
+    Case c = make_case(op, dt, x, 0, post);
+    c.seed = g();
+    c.backend = Backend::kGpu;
+    if (g() % 4 == 0) c[OperandId::kOut] = c[OperandId::kX];
+    HostArena host;
+    const PlanResult p = plan(bind_case(c, host).call);
+    ASSERT_TRUE(p.ok()) << print_case(c);
+    column += p.plan.args.column_rows ? 1 : 0;
+    const auto inputs = i % 2 ? gpu_tests::Inputs::kWithSpecials : gpu_tests::Inputs::kCaseValues;
+    ASSERT_EQ(gpu_tests::compare_gpu_cpu(c, arena_, inputs), "") << gpu::describe_launch(p.plan) << "\n"
+                                                                  << print_case(c);
+  }
+  const std::map<std::string, std::int64_t> after = gpu::launch_counts();
+  EXPECT_EQ(column, 48);  // every case's plan: hidden 1 too (its one column's stride is not 1)
+  EXPECT_EQ(after.at("rows-across-warps") - before.at("rows-across-warps"), column);
 }
 
 }  // namespace
