@@ -179,14 +179,18 @@ struct KernelArgs {
 // Rows across warps: x's consecutive rows are consecutive elements while its columns are not (a transposed view,
 // hidden the slow dim), so a warp of one row's lanes would touch a 32-byte sector for each 2- or 4-byte element.
 // Such plans run blocks of kColumnRows rows instead, in which thread t is row t % kColumnRows at lanes
-// t / kColumnRows, + kColumnSlots, ...: a warp's access is then kColumnRows adjacent elements (at least a 32-byte
-// sector in every dtype) at each of its 32 / kColumnRows lanes' columns. Each (row, lane) runs the same per-thread
-// program as in any plan, in the same chunk order, and each row's partials are reduced in reduce_row_emulated's
-// order, so the bytes are those of the same plan in row-per-lanes blocks (test
-// CpuBackend.ColumnRowsWriteTheBytesOfRowsAlongWarps). Blocks are kColumnRows * min(lanes, kColumnSlots) threads.
-// 16 rows, not 32: twice the blocks for the same rows (2048 tokens: 128 blocks, not 64, on 132 multiprocessors).
-#ifndef SG_COLUMN_ROWS  // a build option for benchmarks only (16 or 32); the tests run the default
-#define SG_COLUMN_ROWS 16
+// t / kColumnRows, + kColumnSlots, ...: a warp's access is then kColumnRows adjacent elements (16 bytes in 16-bit
+// dtypes, a 32-byte sector in f32; the neighbouring rows are the next block's, read at about the same time) at each
+// of its 32 / kColumnRows lanes' columns. Each (row, lane) runs the same per-thread program as in any plan, in the
+// same chunk order, and each row's partials are reduced in reduce_row_emulated's order, so the bytes are those of
+// the same plan in row-per-lanes blocks (test CpuBackend.ColumnRowsWriteTheBytesOfRowsAlongWarps). Blocks are
+// kColumnRows * min(lanes, kColumnSlots) threads. 8 rows, measured against 16, 32 and 4 on the H200
+// (docs/performance.md, stop 21): at 2048 tokens more blocks (256 for 2048 rows) and fewer lanes a thread, at 16384
+// a block's rows (re-read by pass 2) small enough for every resident block's to stay in L2; 8 rows were 1.4-1.75x
+// faster than 16 at 2048 tokens and 0.96-1.34x at 16384, 16 rows 2.2-2.5x faster than 32, 4 rows slower than 8
+// except in fused f32.
+#ifndef SG_COLUMN_ROWS  // a build option for benchmarks only (4, 8, 16 or 32); the tests run the default
+#define SG_COLUMN_ROWS 8
 #endif
 inline constexpr int kColumnRows = SG_COLUMN_ROWS;
 inline constexpr int kColumnSlots = kMaxLanes / kColumnRows;  // lane slots a block: at most kMaxLanes threads

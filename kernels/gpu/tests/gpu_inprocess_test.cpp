@@ -130,18 +130,18 @@ TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
        "staged-resident", "block_threads=256 stages=2 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kRmsNorm, DType::kF32, *make_layout({1100, 16384}, {16384, 1})),
        "staged-resident", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0"},
-      // Transposed views (x's rows adjacent, its columns a storage row apart): rows across warps, blocks of 16
-      // rows at min(lanes, 16) lane slots. bf16 4096 (128 lanes; 600 rows: a partial last row group), fused f32
-      // 1000 with post (64 lanes, a partial last chunk), f16 24 (1 lane: 16 threads a block), bf16 20000 (10 chunks
-      // a thread, past pass2_batched's cached ones).
+      // Transposed views (x's rows adjacent, its columns a storage row apart): rows across warps, blocks of 8
+      // rows at min(lanes, 32) lane slots. bf16 4096 (128 lanes; 600 rows: 75 row groups), fused f32 1000 with post
+      // (64 lanes, a partial last chunk), f16 24 (1 lane: 8 threads a block; 70 rows: a partial last row group),
+      // bf16 20000 (10 chunks a thread, past the cached ones).
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({600, 4096}, {1, 600})),
-       "rows-across-warps", "launch_blocks=38 block_threads=256 stages=0 l2_prefetch=0 bulk_copy=0"},
+       "rows-across-warps", "launch_blocks=75 block_threads=256 stages=0 l2_prefetch=0 bulk_copy=0"},
       {make_case(Op::kFusedAddRmsNorm, DType::kF32, *make_layout({100, 1000}, {1, 100}), 0, true),
-       "rows-across-warps", "launch_blocks=7 block_threads=256 stages=0 l2_prefetch=0 bulk_copy=0"},
+       "rows-across-warps", "launch_blocks=13 block_threads=256 stages=0 l2_prefetch=0 bulk_copy=0"},
       {make_case(Op::kRmsNorm, DType::kF16, *make_layout({70, 24}, {1, 70})),
-       "rows-across-warps", "launch_blocks=5 block_threads=16 stages=0 l2_prefetch=0 bulk_copy=0"},
+       "rows-across-warps", "launch_blocks=9 block_threads=8 stages=0 l2_prefetch=0 bulk_copy=0"},
       {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({40, 20000}, {1, 40})),
-       "rows-across-warps", "launch_blocks=3 block_threads=256 stages=0 l2_prefetch=0 bulk_copy=0"},
+       "rows-across-warps", "launch_blocks=5 block_threads=256 stages=0 l2_prefetch=0 bulk_copy=0"},
   };
   for (const Expect& e : expects) {
     HostArena host;
