@@ -277,6 +277,22 @@ std::string check_accepted(const Plan& p, const NormCall& call, FuzzedDataProvid
     return "launch shape cannot cover the rows: grid=" + std::to_string(p.grid_blocks);
   }
   if (rows == 0 && p.grid_blocks != 0) return "empty view, but grid=" + std::to_string(p.grid_blocks);
+  // Rows across warps (norm_kernel.hpp): exactly the guarded scalar plans whose x has adjacent rows and non-adjacent
+  // columns, with the row cache off and blocks of kColumnRows rows.
+  if (a.column_rows) {
+    if (p.vector || a.cache_rows || !column_rows_pay(a)) {
+      return std::string("rows across warps with ") + (p.vector ? "vector access" : a.cache_rows ? "the row cache on" :
+                                                                                            "x's rows not adjacent");
+    }
+    const i64 want_threads = static_cast<i64>(kColumnRows) * std::min(a.lanes, kColumnSlots);
+    if (a.threads_per_block != want_threads || (rows > 0 && p.grid_blocks != (rows + kColumnRows - 1) / kColumnRows)) {
+      return "rows across warps: threads=" + std::to_string(a.threads_per_block) + " grid=" +
+             std::to_string(p.grid_blocks) + " for " + std::to_string(rows) + " rows of " + std::to_string(a.lanes) +
+             " lanes";
+    }
+  } else if (g_policy == Policy::kGuarded && rows > 0 && !p.vector && column_rows_pay(a)) {
+    return "x's rows are adjacent and its columns not, but the plan keeps rows along warps";
+  }
   if (g_policy == Policy::kGuarded && p.temp_elems != 0) return "guarded plan copies " + std::to_string(p.temp_elems) + " elements";
   if (rows == 0) return {};
   const std::vector<i64> check_rows = rows_to_check(x.layout, rows, in);

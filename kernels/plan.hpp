@@ -74,6 +74,9 @@ struct PlanResult {
 // @post ok() implies every access the plan makes lies inside its operand's storage and the vector variant's
 //       accesses are 16-byte aligned (checked by the CPU backend on every access, see props and kernels/tests).
 // @post !ok() implies the reference validator rejects the call with the same Status and operand.
+// @post ok() and a scalar plan whose x has adjacent rows and non-adjacent columns (column_rows_pay) imply
+//       args.column_rows (rows across warps: blocks of kColumnRows rows, the row cache off), which writes the bytes
+//       of the same plan in ordinary blocks (fuzz_planner checks the choice; CpuBackend.ColumnRows... the bytes).
 [[nodiscard]] PlanResult plan(const NormCall& call, Policy policy = Policy::kGuarded);
 
 // The named predicate behind the vector choice: base 16-byte aligned, unit column stride, every row stride and
