@@ -355,28 +355,29 @@ struct RowProgram {
             if (w == kPiece4) return load_pieces<kPiece4>(m, id, base, index, s);
           }
         }
-        // A whole chunk element by element (strided columns, or an address aligned to less than 4 bytes): no test
-        // between the loads, so they issue back to back. With the per-element test of the loop below each load sat
-        // in its own basic block with the instruction that packs its value into s, which waited for it before the
-        // next load could issue: a memory round trip per element (docs/performance.md, stop 21).
-        SG_UNROLL
-        for (int j = 0; j < kChunk; ++j) {
-          S tmp[1];
-          m.template load<1>(id, base, row_off + (col0 + j) * col_stride, tmp);
-          s[j] = tmp[0];
-        }
-        return;
+        // A whole chunk element by element (strided columns, or an address aligned to less than 4 bytes).
+        return load_elements<true>(m, id, base, row_off, col0, col_stride, kChunk, s);
       }
-      // A row's last, partial chunk, element by element: a constant trip count with a predicate, not j < n, so
-      // every index is a constant after unrolling and s stays in registers (a run-time bound put the chunk arrays
-      // on the thread's stack: 288-480 bytes of stack frame in the unstaged kernel's scalar programs).
-      SG_UNROLL
-      for (int j = 0; j < kChunk; ++j) {
-        if (j >= n) break;
-        S tmp[1];
-        m.template load<1>(id, base, row_off + (col0 + j) * col_stride, tmp);
-        s[j] = tmp[0];
-      }
+      load_elements<false>(m, id, base, row_off, col0, col_stride, n, s);  // a row's last, partial chunk
+    }
+  }
+
+  // Elements j of a chunk, one access each, at row_off + (col0 + j) * col_stride: all kChunk of them with no test
+  // between the loads (kWhole), so they issue back to back; else the first n, at a constant trip count with a
+  // predicate, not j < n, so every index is a constant after unrolling and s stays in registers (a run-time bound put
+  // the chunk arrays on the thread's stack: 288-480 bytes of stack frame in the unstaged kernel's scalar programs).
+  // Whole chunks take no predicate because with it each load sat in its own basic block together with the
+  // instruction that packs its value into s, which waited for the load before the next one could issue: a memory
+  // round trip per element (docs/performance.md, stop 21).
+  template <bool kWhole, class Mem>
+  SG_HD static void load_elements(Mem& m, OperandId id, const S* base, std::int64_t row_off, std::int64_t col0,
+                                  std::int64_t col_stride, int n, S (&s)[kChunk]) {
+    SG_UNROLL
+    for (int j = 0; j < kChunk; ++j) {
+      if (!kWhole && j >= n) break;
+      S tmp[1];
+      m.template load<1>(id, base, row_off + (col0 + j) * col_stride, tmp);
+      s[j] = tmp[0];
     }
   }
 
@@ -709,16 +710,10 @@ struct RowProgram {
       for (int k = 0; k < kCached; ++k) load_raw(m, id, op, row_off, chunk_col(a, lane, k), 1, kChunk, s[k]);
       return;
     }
-    const S* base = static_cast<const S*>(op.base);
     SG_UNROLL
     for (int k = 0; k < kCached; ++k) {
-      const std::int64_t col0 = chunk_col(a, lane, k);
-      SG_UNROLL
-      for (int j = 0; j < kChunk; ++j) {
-        S tmp[1];
-        m.template load<1>(id, base, row_off + (col0 + j) * col_stride, tmp);
-        s[k][j] = tmp[0];
-      }
+      load_elements<true>(m, id, static_cast<const S*>(op.base), row_off, chunk_col(a, lane, k), col_stride, kChunk,
+                          s[k]);
     }
   }
 

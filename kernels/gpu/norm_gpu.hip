@@ -745,7 +745,8 @@ std::int64_t resident_blocks(KernelFn kernel, int threads, std::size_t smem) {
 
 // The kernel programs (describe_launch's kernel=, launch_counts' keys): the unstaged kernel; the staged one with
 // rows cached in registers (4 chunks a thread at most); its one-chunk instantiation; the plain 8-chunk cache (wide
-// rows); rows kept in their stage (kResident); fused rows of 9-16 chunks on one stage (kOneStage).
+// rows); rows kept in their stage (kResident); fused rows of 9-16 chunks on one stage (kOneStage); rows across warps
+// (kColumns: column_rows plans, norm_kernel_columns).
 enum class KernelKind : int { kUnstaged, kStaged, kOneChunk, kWide8, kResident, kOneStage, kColumns, kCount };
 constexpr const char* kKernelNames[] = {"unstaged",        "staged",           "staged-one-chunk", "staged-wide8",
                                         "staged-resident", "staged-one-stage", "rows-across-warps"};
@@ -1060,8 +1061,10 @@ int launch_norm(const Plan& p, void* stream, unsigned* blocks_ran, const LaunchO
   const std::int64_t groups = a.row_groups();
   const dim3 grid(static_cast<unsigned>(l.blocks)), block(static_cast<unsigned>(l.threads));
   // Overlap only where the device has it (sm_90+ CUDA), so that elsewhere the option is a plain launch by
-  // construction, whatever the runtime would make of the attribute.
-  const bool overlap = options.overlap_previous && device_info().dependent_launch;
+  // construction, whatever the runtime would make of the attribute. Rows across warps never overlap: their grid is
+  // a block a row group, placed as the previous kernel's blocks leave, and overlapped they were slower (stop 21 run
+  // 4: transposed 2048x4096 bf16 28.1 -> 34.9 us, 16384 tokens 193.8 -> 196.2; docs/performance.md).
+  const bool overlap = options.overlap_previous && device_info().dependent_launch && l.kind != KernelKind::kColumns;
   const std::size_t smem = overlap ? overlap_smem(l) : l.smem;
   launches_by_kind[static_cast<int>(l.kind)].fetch_add(1, std::memory_order_relaxed);
   return static_cast<int>(sg_launch(l.kernel, grid, block, smem, static_cast<hipStream_t>(stream), overlap, a,

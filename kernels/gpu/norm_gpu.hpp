@@ -31,7 +31,8 @@ struct LaunchOptions {
   // hide behind that kernel's last blocks. Every norm kernel waits (griddepcontrol.wait) for the previous kernel to
   // complete and its memory to be visible before its first global memory access, so what it reads and writes is
   // what stream order gives; the kernel after it may start early only if it too was launched so (the caller's
-  // choice, and that kernel's duty to wait). No effect on HIP, which has no such launch, and below sm_90.
+  // choice, and that kernel's duty to wait). No effect on HIP, which has no such launch, and below sm_90, nor on
+  // plans with rows across warps (KernelArgs::column_rows), which were slower launched so (norm_gpu.hip).
   bool overlap_previous = false;
 };
 
