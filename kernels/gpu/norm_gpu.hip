@@ -117,15 +117,19 @@ __host__ __device__ inline StageShape stage_shape(const KernelArgs& a, bool fuse
 // buffer i % 2 is next written in row group i + 2, by a thread that has passed row group i + 1's barrier, which
 // every thread reaches only after its reads of row group i (lanes > kReduceGroup holds for every thread of a
 // launch or for none, so every thread meets every barrier). Measured in docs/performance.md (v14).
-__device__ float reduce_row(float partial, int t, int lanes, float* group_sums) {
-  float v = partial;
-  const int g = lanes < kReduceGroup ? lanes : kReduceGroup;
-  // d = g/2 .. 1 as in reduce_row_emulated, unrolled over every power of two below 32 with the steps past g
-  // skipped (the same exchanges, without a loop's counter and branch on each).
+// The butterfly of reduce_row_emulated over each aligned group of g lanes of a warp (g = min(lanes, 32)): d = g/2
+// .. 1, unrolled over every power of two below 32 with the steps past g skipped (the same exchanges, without a
+// loop's counter and branch on each). Every lane of the warp takes part.
+__device__ float butterfly(float v, int g) {
 #pragma unroll
   for (int d = kReduceGroup / 2; d >= 1; d /= 2) {
     if (d < g) v = add_rn(v, sg_shfl_xor(v, d, kReduceGroup));
   }
+  return v;
+}
+
+__device__ float reduce_row(float partial, int t, int lanes, float* group_sums) {
+  const float v = butterfly(partial, lanes < kReduceGroup ? lanes : kReduceGroup);
   float total = v;
   if (lanes > kReduceGroup) {
     if ((t & (kReduceGroup - 1)) == 0) group_sums[t / kReduceGroup] = v;
@@ -265,11 +269,8 @@ __global__ void __launch_bounds__(kMaxLanes, unstaged_min_blocks<Prog>())
     for (int rr = warp; rr < kColumnRows; rr += warps) {
       float total = 0.f;
       for (int base = 0; base < lanes; base += g) {
-        float v = j < g ? partials[rr][base + j] : 0.f;  // threads past a short row's lanes: zeros, unused
-#pragma unroll
-        for (int d = kReduceGroup / 2; d >= 1; d /= 2) {
-          if (d < g) v = add_rn(v, sg_shfl_xor(v, d, kReduceGroup));
-        }
+        // Threads past a short row's lanes add zeros, unused.
+        const float v = butterfly(j < g ? partials[rr][base + j] : 0.f, g);
         total = lanes <= kReduceGroup ? v : add_rn(total, v);
       }
       if (j == 0) totals[rr] = total;
