@@ -16,7 +16,9 @@
 #                                         widths (the same bytes at row widths 128-16384: gpu_bench --shape),
 #                                         models (layouts of real models beyond the table, against PyTorch),
 #                                         transposed (transposed views, every dtype and op, against PyTorch),
-#                                         scalar (the scalar-access layouts, this build against DIR/gpu_bench_base)
+#                                         scalar (the scalar-access layouts, this build against DIR/gpu_bench_base),
+#                                         knobs (layouts of your own x builds x launch knobs: KNOB_SHAPES, KNOB_BINS,
+#                                         KNOB_SETS, KNOB_TOKENS)
 # Logs go to $OUT (or ./device-logs); every part prints its command and the tail of its output.
 set -uo pipefail
 dir=$(cd "$1" && pwd); shift
@@ -118,6 +120,55 @@ for part in $parts; do
           TAIL=2 step "$(basename "$b")_$pass" "$b" ${ALT_ARGS:-} --csv "$logs/$(basename "$b")_$pass.csv"
         done
       done ;;
+    knobs)
+      # Layouts of your own (KNOB_SHAPES: "shape|stride|dtype|flags;..." with T for KNOB_TOKENS, default 2048 and
+      # 16384) x builds (KNOB_BINS: DIR's gpu_bench and any gpu_bench_* beside it, default "gpu_bench") x launch knob
+      # settings (KNOB_SETS: "env assignments;...", "-" for none), two passes, every build and setting in turn within
+      # a pass; then a table of the mean time per layout, build and setting, and the first build's first setting's
+      # time over it (> 1: faster than that).
+      IFS=';' read -r -a kshapes <<< "${KNOB_SHAPES:-(T,3072)|(3072,1)|bf16|;(T,4096)|(4096,1)|bf16|}"
+      IFS=';' read -r -a ksets <<< "${KNOB_SETS:--}"
+      for pass in 1 2; do
+        i=0
+        for sh in "${kshapes[@]}"; do
+          IFS='|' read -r shape stride dt f <<< "$sh"
+          for t in ${KNOB_TOKENS:-2048 16384}; do
+            i=$((i + 1))
+            for b in ${KNOB_BINS:-gpu_bench}; do
+              j=0
+              for set in "${ksets[@]}"; do
+                j=$((j + 1))
+                envs=(); [[ $set != - ]] && read -r -a envs <<< "$set"
+                # shellcheck disable=SC2086  # $f: zero or more arguments
+                TAIL=1 step "knobs_${i}_${b}_${j}_$pass" env "${envs[@]}" "$dir/$b" --shape "${shape//T/$t}" \
+                  --stride "${stride//T/$t}" $f --dtype "$dt" --csv "$logs/knobs_${i}_${b}_${j}_$pass.csv"
+              done
+            done
+          done
+        done
+      done
+      KNOB_SETS=${KNOB_SETS:--} KNOB_BINS=${KNOB_BINS:-gpu_bench} TAIL=200 step knobs_table python3 - "$logs" <<'PY'
+import csv, glob, os, re, sys
+from collections import defaultdict
+times, plans, cases = defaultdict(list), {}, {}
+for f in glob.glob(os.path.join(sys.argv[1], "knobs_*.csv")):
+    m = re.match(r"knobs_(\d+)_(.+)_(\d+)_(\d)\.csv$", os.path.basename(f))
+    for row in csv.DictReader(open(f)):
+        key = (int(m.group(1)), m.group(2), int(m.group(3)))
+        times[key].append(float(row["us"]))
+        plans[key] = row["plan"]
+        cases[key[0]] = row["case"] + " " + row["dtype"]
+sets, bins = os.environ["KNOB_SETS"].split(";"), os.environ["KNOB_BINS"].split()
+first = {}
+for key in sorted(times, key=lambda k: (k[0], bins.index(k[1]), k[2])):
+    i, b, j = key
+    mean = sum(times[key]) / len(times[key])
+    first.setdefault(i, mean)
+    launch = " ".join(w for w in plans[key].split() if w.split("=")[0] in ("lanes", "threads", "kernel", "launch_blocks", "stages"))
+    print(f"{cases[i]} | {b} | {sets[j - 1]} | {' '.join(f'{t:.1f}' for t in times[key])} | {mean:.2f} us | "
+          f"{first[i] / mean:.3f}x | {launch}")
+PY
+      ;;
     memcheck_tests)
       # The in-process launch tests under memcheck: the pinned shapes of every kernel program, the generated wide
       # rows and transposed views (GPU == CPU there too), poison mode as the tests set it.
