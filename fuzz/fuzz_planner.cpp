@@ -273,7 +273,9 @@ std::string check_accepted(const Plan& p, const NormCall& call, FuzzedDataProvid
     return "plan covers " + std::to_string(a.rows) + " rows of " + std::to_string(a.hidden) + ", the view has " +
            std::to_string(rows) + " of " + std::to_string(hidden);
   }
-  if (rows > 0 && (p.grid_blocks < 1 || a.lanes < 1 || a.threads_per_block % a.lanes != 0)) {
+  // Whole rows a block, except for rows across warps (a block of kColumnRows rows at min(lanes, kColumnSlots) lane
+  // slots, checked below).
+  if (rows > 0 && (p.grid_blocks < 1 || a.lanes < 1 || (!a.column_rows && a.threads_per_block % a.lanes != 0))) {
     return "launch shape cannot cover the rows: grid=" + std::to_string(p.grid_blocks);
   }
   if (rows == 0 && p.grid_blocks != 0) return "empty view, but grid=" + std::to_string(p.grid_blocks);
