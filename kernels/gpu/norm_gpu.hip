@@ -620,6 +620,21 @@ constexpr std::int64_t kFused16BlocksPerSm = 1;
 constexpr std::int64_t kDeepStageBudgetBytes = 48 * 1024;
 constexpr std::int64_t kDeepMinGroupsPerSm = 12;
 
+// 16-bit rows wider than a warp with fewer than kMaxCachedChunks chunks a thread (the geometry's power-of-two lanes
+// leave them 2-3 chunks a lane: hidden 1025-1536, 2049-3072, 4097-6144 elements), measured on the H200 (docs/
+// performance.md, stop 22 runs 1 to 3, gpu_bench --shape, two passes each) with the launch knobs: a block's rows in
+// flight are 3/4 of a 4-chunk row's or less, and at two blocks a multiprocessor these rows ran at 76-84% of the copy
+// ceiling. Plain rows at three blocks: 16384x2560 bf16 56.6 -> 46.6 us (1.21x), 16384x5120 103.9 -> 87.9 (1.18x),
+// 16384x1536 1.09x, 16384x3072 1.05x, 2048x5120 1.09x, 2048x6144 1.05x, 16384x6144 1.01x (four blocks: the same
+// as three). The f16 programs do not fit three blocks (95-96 registers against bf16's 76-77, ptxas sm_90), so they
+// keep two (the occupancy calculator caps the grid). Fused rows whose last chunk slot is partly empty (chunks not a
+// multiple of the lanes) at two blocks instead of one: fused add 16384x2304 bf16 92.5 -> 84.6 us (1.09x),
+// 16384x5120 1.05x, 2048x5120 1.13x; fused rows of exactly 3 chunks a lane were 0.98x at two (16384x3072) and keep
+// one. f32 rows were slower at three blocks (16384x3072 0.96x, 16384x1536 0.98x) and keep two. Small launches that
+// run one-row blocks keep those blocks' settings.
+constexpr std::int64_t kThreeChunkBlocksPerSm = 3;
+constexpr std::int64_t kFusedPartialBlocksPerSm = 2;
+
 // A tuning knob for benchmarks: environment variable `name` as an integer, -1 when unset or negative (a value that
 // does not parse reads as 0, as atoll has it).
 std::int64_t env_knob(const char* name) {
@@ -831,11 +846,19 @@ StagedSetting staged_setting(const Plan& p, bool one_row_blocks, int wide) {
   if (one_row_blocks) return {kOneRowBlockBudgetBytes, kOneRowBlocksPerSm};
   if (wide == kWideCachedChunks) return {kStageBudgetBytes, kWideBlocksPerSm, false, !k16};
   if (p.args.chunks_per_thread == 1) return {kStageBudgetBytes, 0};  // one-chunk programs: not capped
-  if (k16 && p.op == Op::kFusedAddRmsNorm) return {kStageBudgetBytes, kFused16BlocksPerSm};
+  // 16-bit rows wider than a warp with 3 chunks a lane or fewer (kThreeChunkBlocksPerSm).
+  const bool short_lanes = k16 && p.args.lanes > kReduceGroup && p.args.chunks_per_thread < kMaxCachedChunks;
+  if (k16 && p.op == Op::kFusedAddRmsNorm) {
+    const std::int64_t ce = chunk_elems(dtype_size(p.dtype));
+    const std::int64_t chunks = (p.args.hidden + ce - 1) / ce;
+    const bool partial = short_lanes && chunks % p.args.lanes != 0;
+    return {kStageBudgetBytes, partial ? kFusedPartialBlocksPerSm : kFused16BlocksPerSm};
+  }
   if (k16 && p.args.lanes <= kReduceGroup &&
       p.args.row_groups() >= kDeepMinGroupsPerSm * device_info().multiprocessors) {
     return {kDeepStageBudgetBytes, 1, true};
   }
+  if (short_lanes) return {kStageBudgetBytes, kThreeChunkBlocksPerSm};
   return {};
 }
 
@@ -1047,7 +1070,8 @@ std::int64_t launch_blocks(const Plan& p) { return launch_for(p).blocks; }
 
 std::string describe_launch(const Plan& p) {
   const Launch l = launch_for(p);
-  return std::string("kernel=") + kernel_name(l.kind) + " launch_blocks=" + std::to_string(l.blocks) +
+  return std::string("kernel=") + kernel_name(l.kind) + " per_sm=" + std::to_string(l.per_sm) +
+         " launch_blocks=" + std::to_string(l.blocks) +
          " block_threads=" + std::to_string(l.threads) +
          " stages=" + std::to_string(l.stages) + " l2_prefetch=" + (l.l2_prefetch ? "1" : "0") +
          " bulk_copy=" + (l.bulk ? "1" : "0");

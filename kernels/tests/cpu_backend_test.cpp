@@ -317,6 +317,8 @@ TEST(CpuBackend, ThreadsPerBlockDoesNotChangeTheBytes) {
         {*make_layout({3, 2048}, {2560, 1}), 3 * 2560},                  // 64 lanes (bf16), padded rows
         {*make_layout({4, 32, 128}, {6144, 128, 1}), 4 * 6144},          // packed-QKV Q slice: 4 or 8 lanes
         {*make_layout({3, 1000}, {1000, 1}), 3 * 1000},                  // scalar access, a partial last lane
+        {*make_layout({3, 3072}, {3072, 1}), 3 * 3072},                  // 3 chunks a lane (128 or 256 lanes)
+        {*make_layout({5, 2600}, {2600, 1}), 5 * 2600},                  // the third chunk on some lanes only
     };
     for (const auto& [x, storage] : shapes) {
       for (Op op : {Op::kRmsNorm, Op::kFusedAddRmsNorm}) {

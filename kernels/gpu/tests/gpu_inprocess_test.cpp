@@ -66,6 +66,7 @@ TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
     Case c;
     std::string kernel;  // describe_launch()'s kernel=
     std::string launch;  // expected at the end of describe_launch()
+    int per_sm = -1;     // describe_launch()'s per_sm= where >= 0
   };
   const Layout rows4096 = *make_layout({600, 4096}, {4096, 1});
   // 6000 rows: more than 8 row groups a block on any GPU of up to 187 multiprocessors at 2 blocks each (fused
@@ -100,6 +101,21 @@ TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
        "staged", "block_threads=256 stages=3 l2_prefetch=1 bulk_copy=0"},
       {make_case(Op::kRmsNorm, DType::kF16, *make_layout({30000, 512}, {512, 1})),
        "staged", "block_threads=256 stages=3 l2_prefetch=1 bulk_copy=0"},
+      // Large launches of 16-bit rows wider than a warp with 3 chunks a lane or fewer: three blocks a
+      // multiprocessor (plain: bf16 2560, 128 lanes of 2.5 chunks; f16 asks for three too, the grid then holds as
+      // many as are resident), two for fused rows whose last chunk slot is partly empty (2304: 2.25), one for fused
+      // rows of exactly 3 (3072); f32 rows keep two (3072: 256 lanes of 3). 12000 and 6000 rows: more than 8 row
+      // groups a block on up to 249 multiprocessors at 3 blocks, 187 at 2, 374 at 1, 374 at 2 for f32.
+      {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({12000, 2560}, {2560, 1})),
+       "staged", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1", 3},
+      {make_case(Op::kRmsNorm, DType::kF16, *make_layout({12000, 2560}, {2560, 1})),
+       "staged", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1", 3},
+      {make_case(Op::kFusedAddRmsNorm, DType::kBF16, *make_layout({6000, 2304}, {2304, 1})),
+       "staged", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0", 2},
+      {make_case(Op::kFusedAddRmsNorm, DType::kBF16, *make_layout({6000, 3072}, {3072, 1})),
+       "staged", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=0", 1},
+      {make_case(Op::kRmsNorm, DType::kF32, *make_layout({6000, 3072}, {3072, 1})),
+       "staged", "block_threads=256 stages=2 l2_prefetch=0 bulk_copy=1", 2},
       // Wide rows (256 lanes of 5-8 chunks): 12288 bf16 (6 chunks a thread), 9000 bf16 (5, the last one past the
       // row for most lanes), f32 8192 at a padded pitch (8), f32 6000 (6); staged, small and large (one block a
       // multiprocessor: 3000 and 2000 rows are more than 8 row groups a block on up to 249 multiprocessors), bulk
@@ -151,6 +167,9 @@ TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
     EXPECT_EQ(launch.rfind("kernel=" + e.kernel + " ", 0), 0u) << launch << "\n" << print_case(e.c);
     ASSERT_GE(launch.size(), e.launch.size());
     EXPECT_EQ(launch.substr(launch.size() - e.launch.size()), e.launch) << launch << "\n" << print_case(e.c);
+    if (e.per_sm >= 0) {
+      EXPECT_NE(launch.find(" per_sm=" + std::to_string(e.per_sm) + " "), std::string::npos) << launch;
+    }
     EXPECT_EQ(gpu_tests::compare_gpu_cpu(e.c, arena_), "") << launch << "\n" << print_case(e.c);
   }
 }
