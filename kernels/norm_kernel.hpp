@@ -337,6 +337,21 @@ struct RowProgram {
     }
   }
 
+  // A whole chunk of a unit-stride row at storage element `index` of `base`, as wide as its address allows: calls
+  // move.template operator()<P>() for the widest piece P of piece_elems (kChunk, kPiece8 or kPiece4 elements; a
+  // piece of one element is left to the caller's element loop) and says whether it did. load_raw and store_raw
+  // both decide so.
+  template <class Move>
+  SG_HD static bool move_in_pieces(const S* base, std::int64_t index, Move&& move) {
+    const int w = piece_elems(base, index);
+    if (w == kChunk) return move.template operator()<kChunk>(), true;
+    if (w == kPiece8) return move.template operator()<kPiece8>(), true;
+    if constexpr (kPiece4 > 1) {
+      if (w == kPiece4) return move.template operator()<kPiece4>(), true;
+    }
+    return false;
+  }
+
   // Loads the n valid elements of one chunk starting at column col0, as stored.
   template <class Mem>
   SG_HD static void load_raw(Mem& m, OperandId id, const OperandAccess& op, std::int64_t row_off, std::int64_t col0,
@@ -348,12 +363,11 @@ struct RowProgram {
       if (n == kChunk) {
         if (col_stride == 1) {  // a whole chunk of a unit-stride row: as wide as its address allows
           const std::int64_t index = row_off + col0;
-          const int w = piece_elems(base, index);
-          if (w == kChunk) return m.template load<kChunk>(id, base, index, s);
-          if (w == kPiece8) return load_pieces<kPiece8>(m, id, base, index, s);
-          if constexpr (kPiece4 > 1) {
-            if (w == kPiece4) return load_pieces<kPiece4>(m, id, base, index, s);
-          }
+          const auto load = [&]<int P>() {
+            if constexpr (P == kChunk) return m.template load<kChunk>(id, base, index, s);  // one 16-byte access
+            else return load_pieces<P>(m, id, base, index, s);
+          };
+          if (move_in_pieces(base, index, load)) return;
         }
         // A whole chunk element by element (strided columns, or an address aligned to less than 4 bytes).
         return load_elements<true>(m, id, base, row_off, col0, col_stride, kChunk, s);
@@ -399,12 +413,11 @@ struct RowProgram {
     } else {
       if (op.col_stride == 1 && n == kChunk) {  // as load_raw: as wide as the address allows
         const std::int64_t index = row_off + col0;
-        const int w = piece_elems(base, index);
-        if (w == kChunk) return m.template store<kChunk>(id, base, index, s);
-        if (w == kPiece8) return store_pieces<kPiece8>(m, id, base, index, s);
-        if constexpr (kPiece4 > 1) {
-          if (w == kPiece4) return store_pieces<kPiece4>(m, id, base, index, s);
-        }
+        const auto store = [&]<int P>() {
+          if constexpr (P == kChunk) return m.template store<kChunk>(id, base, index, s);
+          else return store_pieces<P>(m, id, base, index, s);
+        };
+        if (move_in_pieces(base, index, store)) return;
       }
       SG_UNROLL
       for (int j = 0; j < kChunk; ++j) {  // as load_raw: a constant trip count
