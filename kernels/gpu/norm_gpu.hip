@@ -634,6 +634,11 @@ constexpr std::int64_t kDeepMinGroupsPerSm = 12;
 // run one-row blocks keep those blocks' settings.
 constexpr std::int64_t kThreeChunkBlocksPerSm = 3;
 constexpr std::int64_t kFusedPartialBlocksPerSm = 2;
+// Where three blocks of such plain rows do not fit (the f16 programs on sm_90), a 40 KiB stage budget at the blocks
+// that do (three 12 KiB stages instead of two): measured on the H200 with f16 at two blocks (stop 22 run 5, two
+// passes each): 16384 tokens 1536 1.06x, 2560 1.01x, 3072 1.05x, 5120 1.01x, 6144 1.06x; 2048x5120 1.03x,
+// 2048x6144 1.01x; 48 and 64 KiB no better. Decided from the occupancy calculator, not the dtype.
+constexpr std::int64_t kShortLanesUnfitBudgetBytes = 40 * 1024;
 
 // A tuning knob for benchmarks: environment variable `name` as an integer, -1 when unset or negative (a value that
 // does not parse reads as 0, as atoll has it).
@@ -839,6 +844,8 @@ struct StagedSetting {
   std::int64_t max_per_sm = kStagedBlocksPerSm;
   bool l2_prefetch = false;  // the prefetch on every launch of the setting, not only small ones (launch_for)
   bool bulk_when_large = true;  // large launches take the bulk-copy kernel where there is one (launch_for)
+  // > 0: the stage budget where fewer than max_per_sm blocks a multiprocessor fit (choose_kernel asks)
+  std::int64_t unfit_budget_bytes = 0;
 };
 StagedSetting staged_setting(const Plan& p, bool one_row_blocks, int wide) {
   const bool k16 = dtype_size(p.dtype) == 2;
@@ -858,7 +865,7 @@ StagedSetting staged_setting(const Plan& p, bool one_row_blocks, int wide) {
       p.args.row_groups() >= kDeepMinGroupsPerSm * device_info().multiprocessors) {
     return {kDeepStageBudgetBytes, 1, true};
   }
-  if (short_lanes) return {kStageBudgetBytes, kThreeChunkBlocksPerSm};
+  if (short_lanes) return {kStageBudgetBytes, kThreeChunkBlocksPerSm, false, true, kShortLanesUnfitBudgetBytes};
   return {};
 }
 
@@ -894,7 +901,14 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
           if constexpr (SG_HAVE_BULK_COPY != 0) {
             if (p.args.lanes > kReduceGroup) bulk = norm_kernel_staged<P, false, true>;
           }
-          return {norm_kernel_staged<P, false, false>, sg.bytes, sg.stages, set.max_per_sm,
+          // Fewer blocks a multiprocessor fit than the setting asks for (registers): its budget for that case.
+          Staging fit = sg;
+          if (set.unfit_budget_bytes > 0 &&
+              resident_blocks(norm_kernel_staged<P, false, false>, p.args.threads_per_block, sg.bytes) <
+                  set.max_per_sm * device_info().multiprocessors) {
+            fit = staging(p, set.unfit_budget_bytes, kMaxCachedChunks);
+          }
+          return {norm_kernel_staged<P, false, false>, fit.bytes, fit.stages, set.max_per_sm,
                   norm_kernel_staged<P, true, false>, bulk, false, KernelKind::kStaged, set.l2_prefetch,
                   set.bulk_when_large};
         };
