@@ -224,11 +224,17 @@ SG_HD constexpr std::int64_t max_hidden(int elem_size) {
   return kMaxChunksPerThread * kMaxLanes * chunk_elems(elem_size);
 }
 
+// The chunks of a row of `hidden` elements (the last one partial where hidden is not a multiple of the chunk),
+// without overflow for any hidden >= 0 (`hidden + chunk - 1` overflowed at INT64_MAX, found by fuzz_planner).
+inline std::int64_t row_chunks(std::int64_t hidden, int elem_size) {
+  const std::int64_t ce = chunk_elems(elem_size);
+  return hidden / ce + (hidden % ce != 0 ? 1 : 0);
+}
+
 // @pre hidden >= 0. Any such hidden, also past max_hidden (the bug-model planners do not reject those), gives a
 // geometry without overflow; chunks_per_thread saturates at kMaxChunksPerThread there.
 inline Geometry choose_geometry(std::int64_t hidden, int elem_size) {
-  const std::int64_t ce = chunk_elems(elem_size);
-  const std::int64_t chunks = hidden / ce + (hidden % ce != 0 ? 1 : 0);
+  const std::int64_t chunks = row_chunks(hidden, elem_size);
   Geometry g;
   // As few lanes as keep every chunk in the register cache (kMaxCachedChunks a lane): a power of two, at most
   // kMaxLanes. A row's fixed cost (row decode, reduction, scale) is paid by every lane of the row, so fewer lanes

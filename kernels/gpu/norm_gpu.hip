@@ -856,9 +856,7 @@ StagedSetting staged_setting(const Plan& p, bool one_row_blocks, int wide) {
   // 16-bit rows wider than a warp with 3 chunks a lane or fewer (kThreeChunkBlocksPerSm).
   const bool short_lanes = k16 && p.args.lanes > kReduceGroup && p.args.chunks_per_thread < kMaxCachedChunks;
   if (k16 && p.op == Op::kFusedAddRmsNorm) {
-    const std::int64_t ce = chunk_elems(dtype_size(p.dtype));
-    const std::int64_t chunks = (p.args.hidden + ce - 1) / ce;
-    const bool partial = short_lanes && chunks % p.args.lanes != 0;
+    const bool partial = short_lanes && row_chunks(p.args.hidden, dtype_size(p.dtype)) % p.args.lanes != 0;
     return {kStageBudgetBytes, partial ? kFusedPartialBlocksPerSm : kFused16BlocksPerSm};
   }
   if (k16 && p.args.lanes <= kReduceGroup &&
