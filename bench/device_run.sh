@@ -36,6 +36,58 @@ step() {  # step NAME COMMAND...: runs it, logs it, prints the command and the t
   echo "=== $name: exit $rc, $((SECONDS - t0)) s"
   [[ $rc -eq 0 ]] || status=1
 }
+# versus NAME SHAPES BINS SETS TOKENS: layouts ("shape|stride|dtype|flags;...", T for each of TOKENS) x builds (BINS:
+# DIR's gpu_bench and any gpu_bench_* beside it) x launch knob settings (SETS: "env assignments;...", "-" for none),
+# two passes, every build and setting in turn within a pass, CSVs NAME_<layout>_<build>_<setting>_<pass>.csv; then
+# a table NAME_table: the mean time per layout, build and setting, and the first build's first setting's time over
+# it (> 1: faster than that).
+versus() {
+  local name=$1 bins=$3 sets=$4 tokens=$5 pass i j sh shape stride dt f t b set
+  local -a vshapes vsets envs
+  IFS=';' read -r -a vshapes <<< "$2"
+  IFS=';' read -r -a vsets <<< "$sets"
+  for pass in 1 2; do
+    i=0
+    for sh in "${vshapes[@]}"; do
+      IFS='|' read -r shape stride dt f <<< "$sh"
+      for t in $tokens; do
+        i=$((i + 1))
+        for b in $bins; do
+          j=0
+          for set in "${vsets[@]}"; do
+            j=$((j + 1))
+            envs=(); [[ $set != - ]] && read -r -a envs <<< "$set"
+            # shellcheck disable=SC2086  # $f: zero or more arguments
+            TAIL=1 step "${name}_${i}_${b}_${j}_$pass" env "${envs[@]}" "$dir/$b" --shape "${shape//T/$t}" \
+              --stride "${stride//T/$t}" $f --dtype "$dt" --csv "$logs/${name}_${i}_${b}_${j}_$pass.csv"
+          done
+        done
+      done
+    done
+  done
+  VERSUS_NAME=$name VERSUS_SETS=$sets VERSUS_BINS=$bins TAIL=200 step "${name}_table" python3 - "$logs" <<'PY'
+import csv, glob, os, re, sys
+from collections import defaultdict
+name = os.environ["VERSUS_NAME"]
+times, plans, cases = defaultdict(list), {}, {}
+for f in glob.glob(os.path.join(sys.argv[1], name + "_*.csv")):
+    m = re.match(re.escape(name) + r"_(\d+)_(.+)_(\d+)_(\d)\.csv$", os.path.basename(f))
+    for row in csv.DictReader(open(f)):
+        key = (int(m.group(1)), m.group(2), int(m.group(3)))
+        times[key].append(float(row["us"]))
+        plans[key] = row["plan"]
+        cases[key[0]] = row["case"] + " " + row["dtype"]
+sets, bins = os.environ["VERSUS_SETS"].split(";"), os.environ["VERSUS_BINS"].split()
+first = {}
+for key in sorted(times, key=lambda k: (k[0], bins.index(k[1]), k[2])):
+    i, b, j = key
+    mean = sum(times[key]) / len(times[key])
+    first.setdefault(i, mean)
+    launch = " ".join(w for w in plans[key].split() if w.split("=")[0] in ("lanes", "threads", "kernel", "launch_blocks", "stages"))
+    print(f"{cases[i]} | {b} | {sets[j - 1]} | {' '.join(f'{t:.1f}' for t in times[key])} | {mean:.2f} us | "
+          f"{first[i] / mean:.3f}x | {launch}")
+PY
+}
 nvidia-smi -L 2>&1 | head -2
 for part in $parts; do
   case $part in
@@ -121,54 +173,10 @@ for part in $parts; do
         done
       done ;;
     knobs)
-      # Layouts of your own (KNOB_SHAPES: "shape|stride|dtype|flags;..." with T for KNOB_TOKENS, default 2048 and
-      # 16384) x builds (KNOB_BINS: DIR's gpu_bench and any gpu_bench_* beside it, default "gpu_bench") x launch knob
-      # settings (KNOB_SETS: "env assignments;...", "-" for none), two passes, every build and setting in turn within
-      # a pass; then a table of the mean time per layout, build and setting, and the first build's first setting's
-      # time over it (> 1: faster than that).
-      IFS=';' read -r -a kshapes <<< "${KNOB_SHAPES:-(T,3072)|(3072,1)|bf16|;(T,4096)|(4096,1)|bf16|}"
-      IFS=';' read -r -a ksets <<< "${KNOB_SETS:--}"
-      for pass in 1 2; do
-        i=0
-        for sh in "${kshapes[@]}"; do
-          IFS='|' read -r shape stride dt f <<< "$sh"
-          for t in ${KNOB_TOKENS:-2048 16384}; do
-            i=$((i + 1))
-            for b in ${KNOB_BINS:-gpu_bench}; do
-              j=0
-              for set in "${ksets[@]}"; do
-                j=$((j + 1))
-                envs=(); [[ $set != - ]] && read -r -a envs <<< "$set"
-                # shellcheck disable=SC2086  # $f: zero or more arguments
-                TAIL=1 step "knobs_${i}_${b}_${j}_$pass" env "${envs[@]}" "$dir/$b" --shape "${shape//T/$t}" \
-                  --stride "${stride//T/$t}" $f --dtype "$dt" --csv "$logs/knobs_${i}_${b}_${j}_$pass.csv"
-              done
-            done
-          done
-        done
-      done
-      KNOB_SETS=${KNOB_SETS:--} KNOB_BINS=${KNOB_BINS:-gpu_bench} TAIL=200 step knobs_table python3 - "$logs" <<'PY'
-import csv, glob, os, re, sys
-from collections import defaultdict
-times, plans, cases = defaultdict(list), {}, {}
-for f in glob.glob(os.path.join(sys.argv[1], "knobs_*.csv")):
-    m = re.match(r"knobs_(\d+)_(.+)_(\d+)_(\d)\.csv$", os.path.basename(f))
-    for row in csv.DictReader(open(f)):
-        key = (int(m.group(1)), m.group(2), int(m.group(3)))
-        times[key].append(float(row["us"]))
-        plans[key] = row["plan"]
-        cases[key[0]] = row["case"] + " " + row["dtype"]
-sets, bins = os.environ["KNOB_SETS"].split(";"), os.environ["KNOB_BINS"].split()
-first = {}
-for key in sorted(times, key=lambda k: (k[0], bins.index(k[1]), k[2])):
-    i, b, j = key
-    mean = sum(times[key]) / len(times[key])
-    first.setdefault(i, mean)
-    launch = " ".join(w for w in plans[key].split() if w.split("=")[0] in ("lanes", "threads", "kernel", "launch_blocks", "stages"))
-    print(f"{cases[i]} | {b} | {sets[j - 1]} | {' '.join(f'{t:.1f}' for t in times[key])} | {mean:.2f} us | "
-          f"{first[i] / mean:.3f}x | {launch}")
-PY
-      ;;
+      # Layouts of your own x builds x launch knob settings (versus above): KNOB_SHAPES, KNOB_BINS (default
+      # "gpu_bench"), KNOB_SETS (default "-"), KNOB_TOKENS (default "2048 16384").
+      versus knobs "${KNOB_SHAPES:-(T,3072)|(3072,1)|bf16|;(T,4096)|(4096,1)|bf16|}" "${KNOB_BINS:-gpu_bench}" \
+        "${KNOB_SETS:--}" "${KNOB_TOKENS:-2048 16384}" ;;
     memcheck_tests)
       # The in-process launch tests under memcheck: the pinned shapes of every kernel program, the generated wide
       # rows and transposed views (GPU == CPU there too), poison mode as the tests set it.
@@ -289,25 +297,12 @@ PY
       TAIL=30 step transposed_torch python3 "$dir/torch_bench.py" --layouts "${tcsv[@]}" --markdown "$logs/transposed.md" ;;
     scalar)
       # The scalar-access layouts (stop 20's table: pitches 4100 and 4097, every other column, transposed, fused
-      # with a 4100 pitch) at 2048 and 16384 tokens, bf16 (4097 also f32): this build and DIR/gpu_bench_base in turn,
-      # two passes each, CSVs for comparing by hand.
+      # with a 4100 pitch) at 2048 and 16384 tokens, bf16 (4097 also f32): DIR/gpu_bench_base and this build in turn,
+      # two passes each, and the table of versus above.
       [[ -x $dir/gpu_bench_base ]] || { echo "ERROR: scalar needs $dir/gpu_bench_base"; exit 2; }
-      shapes=("(T,4096)|(4100,1)|bf16|" "(T,4096)|(4097,1)|bf16|" "(T,4096)|(4097,1)|f32|" "(T,4096)|(8192,2)|bf16|"
-              "(T,4096)|(1,T)|bf16|" "(T,4096)|(4100,1)|bf16|--fused")
-      for pass in 1 2; do
-        i=0
-        for sh in "${shapes[@]}"; do
-          IFS='|' read -r shape stride dt f <<< "$sh"
-          for t in 2048 16384; do
-            i=$((i + 1))
-            for b in gpu_bench_base gpu_bench; do
-              # shellcheck disable=SC2086  # $f: zero or one argument
-              TAIL=2 step "scalar_${i}_${b}_$pass" "$dir/$b" --shape "${shape//T/$t}" --stride "${stride//T/$t}" $f \
-                --dtype "$dt" --csv "$logs/scalar_${i}_${b}_$pass.csv"
-            done
-          done
-        done
-      done ;;
+      shapes="(T,4096)|(4100,1)|bf16|;(T,4096)|(4097,1)|bf16|;(T,4096)|(4097,1)|f32|;(T,4096)|(8192,2)|bf16|"
+      versus scalar "$shapes;(T,4096)|(1,T)|bf16|;(T,4096)|(4100,1)|bf16|--fused" "gpu_bench_base gpu_bench" - \
+        "2048 16384" ;;
     sass)
       # The kernels' machine code (instruction counts per loop, register use), for reading beside ncu_src.
       step sass cuobjdump -sass "$dir/gpu_bench" ;;
