@@ -231,6 +231,8 @@ inline hipError_t hipGraphInstantiate(hipGraphExec_t* exec, hipGraph_t graph, vo
   return cudaGraphInstantiate(exec, graph, 0);
 }
 #define hipFuncSetAttribute cudaFuncSetAttribute
+#define hipFuncGetAttributes cudaFuncGetAttributes
+using hipFuncAttributes = cudaFuncAttributes;
 #define hipFuncAttributeMaxDynamicSharedMemorySize cudaFuncAttributeMaxDynamicSharedMemorySize
 #define hipFuncAttributePreferredSharedMemoryCarveout cudaFuncAttributePreferredSharedMemoryCarveout
 #define hipOccupancyMaxActiveBlocksPerMultiprocessor cudaOccupancyMaxActiveBlocksPerMultiprocessor

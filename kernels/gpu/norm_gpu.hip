@@ -401,8 +401,12 @@ __device__ void pass2_in_batches(const KernelArgs& a, GpuMem& m, int lane, int c
 // Prog::WithCached<1>: the same program with one cached chunk, so the compiler keeps no registers for the other
 // three and the kernel fits 4 blocks (64 registers): such rows do little work per byte, so more warps are needed
 // to keep the copies going.
-template <class Prog, bool kL2Prefetch, bool kBulk, bool kResident = false, bool kOneStage = false>
-__global__ void __launch_bounds__(kMaxLanes, Prog::kCachedChunks == 1 ? 4 : (kOneStage || kResident ? 1 : kBlocksPerSm))
+//
+// kMinBlocks > 0: that launch bound instead (the register-capped instantiation of one-row launches, kCappedMinBlocks).
+template <class Prog, bool kL2Prefetch, bool kBulk, bool kResident = false, bool kOneStage = false, int kMinBlocks = 0>
+__global__ void __launch_bounds__(kMaxLanes, kMinBlocks > 0 ? kMinBlocks
+                                             : Prog::kCachedChunks == 1 ? 4
+                                             : (kOneStage || kResident ? 1 : kBlocksPerSm))
     norm_kernel_staged(SG_GRID_CONSTANT const KernelArgs a, std::int64_t groups, int stages, unsigned* blocks_ran) {
   extern __shared__ uint4 stage_slots[];
   __shared__ float group_sums[2][kMaxLanes / kReduceGroup];  // reduce_row's two buffers
@@ -764,13 +768,31 @@ std::int64_t resident_blocks(KernelFn kernel, int threads, std::size_t smem) {
   return n;
 }
 
+// Whether `kernel` uses local memory (ptxas spilled registers, or a stack), read once per kernel; true when the runtime
+// cannot say.
+bool uses_local_memory(KernelFn kernel) {
+  static std::mutex mu;
+  static std::map<KernelFn, bool> known;
+  const std::lock_guard<std::mutex> lock(mu);
+  if (auto it = known.find(kernel); it != known.end()) return it->second;
+  hipFuncAttributes attr{};
+  bool local = true;
+  if (hipFuncGetAttributes(&attr, reinterpret_cast<const void*>(kernel)) == hipSuccess) {
+    local = attr.localSizeBytes > 0;
+  } else {
+    (void)hipGetLastError();  // don't leave it behind
+  }
+  known[kernel] = local;
+  return local;
+}
+
 // The kernel programs (describe_launch's kernel=, launch_counts' keys): the unstaged kernel; the staged one with
 // rows cached in registers (4 chunks a thread at most); its one-chunk instantiation; the plain 8-chunk cache (wide
 // rows); rows kept in their stage (kResident); fused rows of 9-16 chunks on one stage (kOneStage); rows across warps
-// (kColumns: column_rows plans, norm_kernel_columns).
-enum class KernelKind : int { kUnstaged, kStaged, kOneChunk, kWide8, kResident, kOneStage, kColumns, kCount };
+// (kColumns: column_rows plans, norm_kernel_columns); the staged one at a lower register bound (kCappedMinBlocks).
+enum class KernelKind : int { kUnstaged, kStaged, kOneChunk, kWide8, kResident, kOneStage, kColumns, kCapped, kCount };
 constexpr const char* kKernelNames[] = {"unstaged",        "staged",           "staged-one-chunk", "staged-wide8",
-                                        "staged-resident", "staged-one-stage", "rows-across-warps"};
+                                        "staged-resident", "staged-one-stage", "rows-across-warps", "staged-capped"};
 static_assert(std::size(kKernelNames) == static_cast<std::size_t>(KernelKind::kCount));
 const char* kernel_name(KernelKind k) { return kKernelNames[static_cast<int>(k)]; }
 // Launches enqueued by launch_norm in this process, by kind (relaxed counters: a tally, not a synchronisation).
@@ -794,6 +816,9 @@ struct Kernels {
   KernelKind kind = KernelKind::kUnstaged;  // which program, for describe_launch and launch_counts
   bool l2_prefetch = false;  // StagedSetting::l2_prefetch
   bool bulk_when_large = true;  // StagedSetting::bulk_when_large
+  // One-row launches of 64-lane plain rows: the prefetching kernel at kCappedMinBlocks' register bound (launch_for
+  // says when it runs).
+  KernelFn capped = nullptr;
 };
 
 // Small staged launches of 128-lane rows (16-bit rows of 2049-4096 elements, f32 rows of 1025-2048) run blocks of
@@ -803,18 +828,42 @@ struct Kernels {
 // bf16 11.8 -> 11.6 us, fused add 2048x4096 16-bit 21.3 -> 20.7 us; at 16384 tokens (31 or more row groups a
 // block) 0.95-0.96x, so only small launches (at most kFewGroupsPerBlock row groups a block at the plan's shape) get
 // them. Rows of 64 lanes (16-bit rows of 1025-2048 elements, f32 of 513-1024) too, in blocks of 64 threads, at
-// most 16 a multiprocessor with 8 KiB of stages each (stop 20, gpu_bench --shape, two passes each: 2048x1536 bf16
-// 6.67 -> 6.38 us, f16 6.48 -> 6.37, 2048x2048 bf16 7.68 -> 7.43, 4096x1536 bf16 9.97 -> 9.24, f32 2048x1024 7.49
-// -> 7.05; 1.02-1.08x; at 4 blocks of 16 KiB, the 128-lane setting, 0.84-0.92x: too few warps; fused add 2048x1536
-// bf16 10.49 -> 9.50 us, 2048x2048 12.33 -> 11.87, with post 1.00x; fused f32 2048x1024 0.98x, which keeps the
-// plan's blocks). Same bytes either way: a row's reduction depends on its lanes only, and blocks take row groups
-// grid-stride as emulate_grid() does, for any threads_per_block (test CpuBackend.ThreadsPerBlockDoesNotChangeTheBytes).
+// most 16 a multiprocessor (bf16 fits 12 at the usual register bound: kCappedMinBlocks) with 8 KiB of stages each
+// (stop 20, gpu_bench --shape, two passes each: 2048x1536 bf16 6.67 -> 6.38 us, f16 6.48 -> 6.37, 2048x2048 bf16
+// 7.68 -> 7.43, 4096x1536 bf16 9.97 -> 9.24, f32 2048x1024 7.49 -> 7.05; 1.02-1.08x; at 4 blocks of 16 KiB, the
+// 128-lane setting, 0.84-0.92x: too few warps; fused add 2048x1536 bf16 10.49 -> 9.50 us, 2048x2048 12.33 -> 11.87,
+// with post 1.00x; fused f32 2048x1024 0.98x, which keeps the plan's blocks). Same bytes either way: a row's
+// reduction depends on its lanes only, and blocks take row groups grid-stride as emulate_grid() does, for any
+// threads_per_block (test CpuBackend.ThreadsPerBlockDoesNotChangeTheBytes).
 constexpr int kOneRowMinLanes = 64;
 constexpr int kOneRowLanes = 128;
 constexpr std::int64_t kOneRowBlockBudgetBytes = 16 * 1024;
 constexpr std::int64_t kOneRowBlocksPerSm = 4;
+// One-row blocks of plain 16-bit 128-lane rows with fewer than 4 chunks a lane (hidden 2049-3072: 2-3 chunks, a
+// block's row 3/4 of a 4-chunk one's bytes or less, as for the large launches of kThreeChunkBlocksPerSm): as many
+// blocks as fit (0; by registers 6 a multiprocessor in bf16, 5 in f16). Measured on the H200 (docs/performance.md,
+// stop 23, two passes each): runs 1 and 2 (SG_GPU_BLOCKS_PER_SM=0 against 4) 2048x2560 bf16 9.11 -> 8.49 us and
+// 9.03 -> 8.43 (1.07x), 4096x2560 1.06-1.07x, 2048x3072 9.98 -> 9.32 and 9.84 -> 9.35 (1.05-1.07x), 4096x3072
+// 1.01x; the 4-chunk rows (2048x4096) 0.99-1.01x, so they keep four; runs 5 and 6 (this setting against the previous
+// build): bf16 2560 1.05-1.07x, 3072 1.01-1.06x, f16 2560 1.04x, 3072 1.01-1.03x. Fused rows keep four (all that
+// fit: fused 2048x2560 and 2048x3072 bf16 1.00x).
+constexpr std::int64_t kOneRowShortBlocksPerSm = 0;
 constexpr std::int64_t kOneRow64BlockBudgetBytes = 8 * 1024;
 constexpr std::int64_t kOneRow64BlocksPerSm = 16;
+
+// kOneRow64BlocksPerSm blocks of 64 threads do not fit a multiprocessor at the staged kernel's usual register bound
+// (bf16 plain rows: 76-77 registers, so 12 fit; f16 95-96, 10): a 2048-token launch of 1536- or 2048-wide 16-bit
+// rows (2048 one-row blocks) then has 1584 resident (bf16), and a quarter of its blocks run a second row after the
+// first. The staged kernel instantiated at a bound of kCappedMinBlocks blocks of kMaxLanes threads (64 registers)
+// fits all 16. launch_for takes it for one-row launches of 64-lane plain 16-bit rows where that makes every row's
+// block resident at once and the usual kernel does not, and only where ptxas fitted it without local memory (bf16:
+// 64 registers, no spills; f16 spills 36 bytes, so f16 keeps the usual kernel). Measured on the H200
+// (docs/performance.md, stop 23 runs 1, 2 and 5, two passes each): 2048x1536 bf16 6.47 -> 6.20 us, 6.38 -> 6.12 and
+// 6.44 -> 6.21 (1.04x), 2048x2048 bf16 7.51 -> 7.21, 7.41 -> 7.14 and 7.54 -> 7.24 (1.04x); where two waves are
+// needed either way (4096 tokens) 0.98-0.99x, so those keep the usual kernel; f16 2048x1536 (spilling) 1.01x; f32
+// 2048x1024 (64 lanes; 14 of 16 blocks a multiprocessor already fit) 0.996x, so f32 has no capped instantiation. A
+// tuning knob: SG_GPU_CAPPED=0 never takes it (read once per process).
+constexpr int kCappedMinBlocks = 4;
 
 // Staged launches whose blocks walk at most this many row groups each (the 2048-token benchmark launches walk
 // 3.9-7.8, the 16384-token ones 15.5 or more) are "small": they get one-row blocks (above) and the L2 prefetch:
@@ -850,6 +899,11 @@ struct StagedSetting {
 StagedSetting staged_setting(const Plan& p, bool one_row_blocks, int wide) {
   const bool k16 = dtype_size(p.dtype) == 2;
   if (one_row_blocks && p.args.lanes < kOneRowLanes) return {kOneRow64BlockBudgetBytes, kOneRow64BlocksPerSm};
+  // Plain 16-bit 128-lane rows of fewer than kMaxCachedChunks chunks a lane: as many one-row blocks as fit
+  // (kOneRowShortBlocksPerSm).
+  if (one_row_blocks && k16 && p.op == Op::kRmsNorm && p.args.chunks_per_thread < kMaxCachedChunks) {
+    return {kOneRowBlockBudgetBytes, kOneRowShortBlocksPerSm};
+  }
   if (one_row_blocks) return {kOneRowBlockBudgetBytes, kOneRowBlocksPerSm};
   if (wide == kWideCachedChunks) return {kStageBudgetBytes, kWideBlocksPerSm, false, !k16};
   if (p.args.chunks_per_thread == 1) return {kStageBudgetBytes, 0};  // one-chunk programs: not capped
@@ -906,9 +960,16 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
                   set.max_per_sm * device_info().multiprocessors) {
             fit = staging(p, set.unfit_budget_bytes, kMaxCachedChunks);
           }
+          KernelFn capped = nullptr;
+          if constexpr (P::kRowOperands == 1 && P::kSimple && P::kCachedChunks == kMaxCachedChunks &&
+                        sizeof(typename P::S) == 2) {
+            if (one_row_blocks && p.args.lanes < kOneRowLanes) {
+              capped = norm_kernel_staged<P, true, false, false, false, kCappedMinBlocks>;
+            }
+          }
           return {norm_kernel_staged<P, false, false>, fit.bytes, fit.stages, set.max_per_sm,
                   norm_kernel_staged<P, true, false>, bulk, false, KernelKind::kStaged, set.l2_prefetch,
-                  set.bulk_when_large};
+                  set.bulk_when_large, capped};
         };
         if constexpr (Prog::kRowOperands == 1 && Prog::kSimple) {
           using Wide = typename Prog::template WithCached<kWideCachedChunks>;
@@ -1023,6 +1084,22 @@ Launch launch_for(const Plan& p) {
     k = choose_kernel(one, true);
     blocks = blocks_for(one, k);
     l = {k.kernel, k.smem, k.stages, lanes, blocks, false, false, blocks_per_sm_cap(k), k.cache_rows, k.kind};
+    // The register-capped kernel (kCappedMinBlocks: it asks for the L2 prefetch, as small launches do) where it
+    // makes every row's block resident at once and this kernel does not, and ptxas fitted it without spilling.
+    static const bool capped_off = env_knob("SG_GPU_CAPPED") == 0;
+    const std::int64_t rows = one.args.row_groups();
+    if (!capped_off && bulk_knob != 1 && prefetch_knob != 0 && k.capped != nullptr && blocks < rows &&
+        !uses_local_memory(k.capped)) {
+      Kernels capped = k;
+      capped.kernel = k.capped;
+      if (blocks_for(one, capped) == rows) {
+        l.kernel = k.capped;
+        l.blocks = rows;
+        l.l2_prefetch = true;
+        l.kind = KernelKind::kCapped;
+        return l;
+      }
+    }
   }
   // Either variant only where as many of its blocks are resident at once (its registers may differ).
   const auto fits = [&](KernelFn alt) { return alt != nullptr && resident_blocks(alt, l.threads, k.smem) >= blocks; };
@@ -1079,6 +1156,8 @@ std::size_t overlap_smem(const Launch& l) {
 }  // namespace
 
 std::int64_t launch_blocks(const Plan& p) { return launch_for(p).blocks; }
+
+std::int64_t device_multiprocessors() { return device_info().multiprocessors; }
 
 std::string describe_launch(const Plan& p) {
   const Launch l = launch_for(p);

@@ -18,13 +18,16 @@ std::int64_t launch_blocks(const Plan& p);
 
 // The launch settings for plan p, for benchmark tables and tests: "kernel=K per_sm=B launch_blocks=N
 // block_threads=T stages=S l2_prefetch=0|1 bulk_copy=0|1" (K: the kernel program, one of unstaged, staged,
-// staged-one-chunk, staged-wide8, staged-resident, staged-one-stage, rows-across-warps, described in
+// staged-one-chunk, staged-wide8, staged-resident, staged-one-stage, rows-across-warps, staged-capped, described in
 // kernels/gpu/norm_gpu.hip; B: the most staged blocks a multiprocessor the launch settings allow, 0 for no cap or an
 // unstaged kernel; the grid is also capped by how many blocks are resident; T: the plan's
 // threads_per_block, or its lanes where small launches run blocks of one row; stages 0: the unstaged kernel;
 // l2_prefetch: whether the copies ask L2 for whole lines; bulk_copy: whether each row's stages are filled by bulk
 // copies, one a row and chunk, instead of a copy a thread and chunk).
 std::string describe_launch(const Plan& p);
+
+// Multiprocessors of device 0, as the launch settings count them (1 if the runtime cannot say).
+std::int64_t device_multiprocessors();
 
 // How launch_norm enqueues a kernel (not what it computes: the bytes are the same either way).
 struct LaunchOptions {

@@ -175,6 +175,38 @@ TEST_F(GpuPoison, LaunchVariantsGoWhereMeasuredAndWriteTheCpuBytes) {
   }
 }
 
+// One-row launches of 64-lane plain bf16 rows (2048-wide at a padded pitch, 1536) run the staged kernel at the lower
+// register bound (staged-capped: 16 blocks of 64 threads fit a multiprocessor, where the usual bound's 76-77
+// registers fit 12) exactly where that alone makes every row's block resident at once: 16 rows a multiprocessor, not
+// one more (two waves either way); never fused rows, nor f32 ones (1024: no gain measured, no such kernel). Each
+// writes the CPU backend's bytes.
+TEST_F(GpuPoison, CappedKernelRunsWhereItAloneFitsEveryRow) {
+  const std::int64_t fit = 16 * gpu::device_multiprocessors();
+  struct Expect {
+    Case c;
+    std::string kernel;
+  };
+  const std::vector<Expect> expects = {
+      {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({fit, 2048}, {2560, 1}), fit * 2560), "staged-capped"},
+      {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({fit, 1536}, {1536, 1})), "staged-capped"},
+      {make_case(Op::kRmsNorm, DType::kF32, *make_layout({fit, 1024}, {1024, 1})), "staged"},
+      {make_case(Op::kRmsNorm, DType::kBF16, *make_layout({fit + 1, 1536}, {1536, 1})), "staged"},
+      {make_case(Op::kFusedAddRmsNorm, DType::kBF16, *make_layout({fit, 1536}, {1536, 1})), "staged"},
+  };
+  for (const Expect& e : expects) {
+    HostArena host;
+    const PlanResult p = plan(bind_case(e.c, host).call);
+    ASSERT_TRUE(p.ok()) << print_case(e.c);
+    const std::string launch = gpu::describe_launch(p.plan);
+    EXPECT_EQ(launch.rfind("kernel=" + e.kernel + " ", 0), 0u) << launch << "\n" << print_case(e.c);
+    if (e.kernel == "staged-capped") {
+      const std::string want = "launch_blocks=" + std::to_string(fit) + " block_threads=64 stages=2 l2_prefetch=1";
+      EXPECT_NE(launch.find(want), std::string::npos) << launch;
+    }
+    EXPECT_EQ(gpu_tests::compare_gpu_cpu(e.c, arena_), "") << launch << "\n" << print_case(e.c);
+  }
+}
+
 // The generated cases' wide rows (gpu_cases.cpp: hidden 12288, 16384, 32768 at any of its layouts, placements and
 // in-place forms) reach every wide-row kernel, and each writes the CPU backend's bytes: what the launch test above
 // pins for a few contiguous shapes, over random layouts (padded and misaligned rows, packed-QKV-like offsets, padded
