@@ -178,11 +178,10 @@ for part in $parts; do
       versus knobs "${KNOB_SHAPES:-(T,3072)|(3072,1)|bf16|;(T,4096)|(4096,1)|bf16|}" "${KNOB_BINS:-gpu_bench}" \
         "${KNOB_SETS:--}" "${KNOB_TOKENS:-2048 16384}" ;;
     memcheck_tests)
-      # The in-process launch tests under memcheck: the pinned shapes of every kernel program (the register-capped
-      # one's own test too), the generated wide rows and transposed views (GPU == CPU there too), poison mode as the
-      # tests set it.
+      # The in-process launch tests under memcheck: the pinned shapes of every kernel program, the generated wide
+      # rows and transposed views (GPU == CPU there too), poison mode as the tests set it.
       TAIL=8 step memcheck_launch_tests compute-sanitizer --tool memcheck --error-exitcode 3 "$dir/gpu_inprocess_test" \
-        --gtest_filter='GpuPoison.LaunchVariants*:GpuPoison.CappedKernel*:GpuPoison.GeneratedWide*:GpuPoison.Transposed*' ;;
+        --gtest_filter='GpuPoison.LaunchVariants*:GpuPoison.GeneratedWide*:GpuPoison.Transposed*' ;;
     copy)
       # Which engine runs a device-to-device cudaMemcpy, and what copies of the cases' bytes reach by each means
       # (cudaMemcpy(2D)Async, load/store kernels, bulk copies): docs/performance.md, "What a copy reaches".
