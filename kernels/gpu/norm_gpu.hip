@@ -895,20 +895,20 @@ struct StagedSetting {
   bool bulk_when_large = true;  // large launches take the bulk-copy kernel where there is one (launch_for)
   // > 0: the stage budget where fewer than max_per_sm blocks a multiprocessor fit (choose_kernel asks)
   std::int64_t unfit_budget_bytes = 0;
+  // The launch may take the register-capped kernel (kCappedMinBlocks; launch_for says when it does).
+  bool capped = false;
 };
 StagedSetting staged_setting(const Plan& p, bool one_row_blocks, int wide) {
   const bool k16 = dtype_size(p.dtype) == 2;
-  if (one_row_blocks && p.args.lanes < kOneRowLanes) return {kOneRow64BlockBudgetBytes, kOneRow64BlocksPerSm};
-  // Plain 16-bit 128-lane rows of fewer than kMaxCachedChunks chunks a lane: as many one-row blocks as fit
-  // (kOneRowShortBlocksPerSm).
-  if (one_row_blocks && k16 && p.op == Op::kRmsNorm && p.args.chunks_per_thread < kMaxCachedChunks) {
-    return {kOneRowBlockBudgetBytes, kOneRowShortBlocksPerSm};
+  // 16-bit rows wider than a warp with 3 chunks a lane or fewer (kThreeChunkBlocksPerSm, kOneRowShortBlocksPerSm).
+  const bool short_lanes = k16 && p.args.lanes > kReduceGroup && p.args.chunks_per_thread < kMaxCachedChunks;
+  if (one_row_blocks && p.args.lanes < kOneRowLanes) {
+    return {kOneRow64BlockBudgetBytes, kOneRow64BlocksPerSm, false, true, 0, true};
   }
+  if (one_row_blocks && short_lanes && p.op == Op::kRmsNorm) return {kOneRowBlockBudgetBytes, kOneRowShortBlocksPerSm};
   if (one_row_blocks) return {kOneRowBlockBudgetBytes, kOneRowBlocksPerSm};
   if (wide == kWideCachedChunks) return {kStageBudgetBytes, kWideBlocksPerSm, false, !k16};
   if (p.args.chunks_per_thread == 1) return {kStageBudgetBytes, 0};  // one-chunk programs: not capped
-  // 16-bit rows wider than a warp with 3 chunks a lane or fewer (kThreeChunkBlocksPerSm).
-  const bool short_lanes = k16 && p.args.lanes > kReduceGroup && p.args.chunks_per_thread < kMaxCachedChunks;
   if (k16 && p.op == Op::kFusedAddRmsNorm) {
     const bool partial = short_lanes && row_chunks(p.args.hidden, dtype_size(p.dtype)) % p.args.lanes != 0;
     return {kStageBudgetBytes, partial ? kFusedPartialBlocksPerSm : kFused16BlocksPerSm};
@@ -963,9 +963,7 @@ Kernels choose_kernel(const Plan& p, bool one_row_blocks) {
           KernelFn capped = nullptr;
           if constexpr (P::kRowOperands == 1 && P::kSimple && P::kCachedChunks == kMaxCachedChunks &&
                         sizeof(typename P::S) == 2) {
-            if (one_row_blocks && p.args.lanes < kOneRowLanes) {
-              capped = norm_kernel_staged<P, true, false, false, false, kCappedMinBlocks>;
-            }
+            if (set.capped) capped = norm_kernel_staged<P, true, false, false, false, kCappedMinBlocks>;
           }
           return {norm_kernel_staged<P, false, false>, fit.bytes, fit.stages, set.max_per_sm,
                   norm_kernel_staged<P, true, false>, bulk, false, KernelKind::kStaged, set.l2_prefetch,
